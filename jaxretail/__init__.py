@@ -1,0 +1,6 @@
+"""jaxretail: JAX-native retail decision simulators and the agents that learn in them."""
+
+from jaxretail import choice, core, envs
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "choice", "core", "envs"]

@@ -1,0 +1,29 @@
+"""Environment core: base class, spaces, scan rollouts and API adapters."""
+
+from jaxretail.core import spaces
+from jaxretail.core.adapters import GymnasiumVectorEnv, LegacyStepAPI, make_gymnasium_vector_env
+from jaxretail.core.environment import Environment, EnvParams, EnvState
+from jaxretail.core.rollout import (
+    Policy,
+    Transition,
+    apply_policy,
+    episode_stream,
+    record_reward,
+    rollout,
+)
+
+__all__ = [
+    "Environment",
+    "EnvParams",
+    "EnvState",
+    "GymnasiumVectorEnv",
+    "LegacyStepAPI",
+    "Policy",
+    "Transition",
+    "apply_policy",
+    "episode_stream",
+    "make_gymnasium_vector_env",
+    "record_reward",
+    "rollout",
+    "spaces",
+]

@@ -1,0 +1,1 @@
+"""Retail environments: one package per system."""

@@ -1,0 +1,44 @@
+"""Matplotlib figures for evaluation results (saved atomically, no display needed)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxretail.utils.atomic import atomic_path  # noqa: E402
+
+
+def plot_cumulative_reward(
+    panels: dict[str, dict[str, np.ndarray]],
+    path: str | os.PathLike,
+    ylabel: str = "cumulative revenue",
+    xlabel: str = "decision step",
+) -> None:
+    """One panel per key of ``panels``; each maps policy name -> per-step rewards ``[S, T]``.
+
+    Draws the mean cumulative reward over episodes with a +-1.96 standard-error band.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False,
+                             sharey=True)
+    for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, rewards in curves.items():
+            cum = np.cumsum(np.asarray(rewards, np.float64), axis=1)
+            steps = np.arange(1, cum.shape[1] + 1)
+            mean = cum.mean(0)
+            se = cum.std(0, ddof=1) / np.sqrt(cum.shape[0]) if cum.shape[0] > 1 else 0 * mean
+            ax.plot(steps, mean, label=name)
+            ax.fill_between(steps, mean - 1.96 * se, mean + 1.96 * se, alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, -1].legend(loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,5 @@
+"""Small shared utilities (atomic file writes)."""
+
+from jaxretail.utils.atomic import atomic_write_bytes, atomic_write_text, atomic_path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
