@@ -63,9 +63,7 @@ class Environment(Generic[TEnvState, TEnvParams]):
         """Draw the initial state of one environment and return ``(obs, state)``."""
         raise NotImplementedError
 
-    def step_env(
-        self, key: PRNGKey, state: TEnvState, action: Any, params: TEnvParams
-    ) -> StepOutput:
+    def step_env(self, key: PRNGKey, state: TEnvState, action: Any, params: TEnvParams) -> StepOutput:
         """One transition of one environment, without auto-reset."""
         raise NotImplementedError
 
@@ -95,9 +93,7 @@ class Environment(Generic[TEnvState, TEnvParams]):
         """
         params = self.default_params if params is None else params
         key_step, key_reset = jax.random.split(key)
-        obs_st, state_st, reward, terminated, truncated, info = self.step_env(
-            key_step, state, action, params
-        )
+        obs_st, state_st, reward, terminated, truncated, info = self.step_env(key_step, state, action, params)
         obs_re, state_re = self.reset_env(key_reset, params)
         done = jnp.logical_or(terminated, truncated)
         state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_re, state_st)

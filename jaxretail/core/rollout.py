@@ -55,8 +55,7 @@ def apply_policy(
     """
     if batch_size is None:
         return jax.vmap(policy, in_axes=(0, 0, 0, None))(keys, obs, state, params)
-    return jax.lax.map(lambda a: policy(a[0], a[1], a[2], params), (keys, obs, state),
-                       batch_size=batch_size)
+    return jax.lax.map(lambda a: policy(a[0], a[1], a[2], params), (keys, obs, state), batch_size=batch_size)
 
 
 def episode_stream(key: jax.Array, reset_key: jax.Array) -> jax.Array:
@@ -111,9 +110,9 @@ def rollout(
         obs, state = carry
         keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t)))(streams)  # [B, 2]
         action = apply_policy(policy, keys[:, 0], obs, state, params, policy_batch_size)
-        next_obs, state, reward, terminated, truncated, info = jax.vmap(
-            step_fn, in_axes=(0, 0, 0, None)
-        )(keys[:, 1], state, action, params)
+        next_obs, state, reward, terminated, truncated, info = jax.vmap(step_fn, in_axes=(0, 0, 0, None))(
+            keys[:, 1], state, action, params
+        )
         rec = record(Transition(obs, action, reward, terminated, truncated, info))
         return (next_obs, state), rec
 

@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--horizon", type=int, default=80)
     ap.add_argument("--exogenous", action="store_true", help="freeze hype and saturation")
     ap.add_argument("--policy-seed", type=int, default=0, help="seed of the random policy")
-    ap.add_argument("--expert-batch", type=int, default=1000,
-                    help="episodes per chunk of the brute-force expert (bounds memory)")
+    ap.add_argument(
+        "--expert-batch",
+        type=int,
+        default=1000,
+        help="episodes per chunk of the brute-force expert (bounds memory)",
+    )
     return ap
 
 
@@ -54,8 +58,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     """Evaluate every policy on every split; write the table and the plot; return the rows."""
     splits = {"train": parse_seed_range(args.train_seeds), "test": parse_seed_range(args.test_seeds)}
     env = DynamicAssortment(
-        num_items=args.num_items, num_features=args.num_features,
-        assortment_size=args.assortment_size, horizon=args.horizon, obs_mode=args.obs_mode,
+        num_items=args.num_items,
+        num_features=args.num_features,
+        assortment_size=args.assortment_size,
+        horizon=args.horizon,
+        obs_mode=args.obs_mode,
         exogenous=args.exogenous,
     )
     params = env.default_params
@@ -66,28 +73,46 @@ def run(args: argparse.Namespace) -> list[dict]:
     }
     out = Path(args.out)
     rows, curves = [], {split: {} for split in splits}
-    print(f"dynamic assortment: N={params.num_items} d={params.num_features} "
-          f"K={params.assortment_size} T={params.horizon} obs={params.obs_mode} "
-          f"{'exogenous' if params.exogenous else 'endogenous'}; device {jax.devices()[0]}",
-          flush=True)
+    print(
+        f"dynamic assortment: N={params.num_items} d={params.num_features} "
+        f"K={params.assortment_size} T={params.horizon} obs={params.obs_mode} "
+        f"{'exogenous' if params.exogenous else 'endogenous'}; device {jax.devices()[0]}",
+        flush=True,
+    )
     all_seeds = [s for seeds in splits.values() for s in seeds]
     for name, (policy, batch) in policies.items():
         start = time.perf_counter()  # one compiled rollout per policy covers every split
-        rewards_all = evaluate_policy(env, policy, params, all_seeds, policy_batch_size=batch,
-                                      policy_key=jax.random.key(args.policy_seed))
+        rewards_all = evaluate_policy(
+            env,
+            policy,
+            params,
+            all_seeds,
+            policy_batch_size=batch,
+            policy_key=jax.random.key(args.policy_seed),
+        )
         seconds = time.perf_counter() - start
         offset = 0
         for split, seeds in splits.items():
-            rewards = rewards_all[offset:offset + len(seeds)]
+            rewards = rewards_all[offset : offset + len(seeds)]
             offset += len(seeds)
             stat = mean_se(rewards.sum(axis=1))
             curves[split][name] = rewards
-            rows.append({"split": split, "seeds": f"{seeds[0]}-{seeds[-1]}", "episodes": stat.n,
-                         "policy": name, "mean_revenue": round(stat.mean, 4),
-                         "se_revenue": round(stat.se, 4)})
+            rows.append(
+                {
+                    "split": split,
+                    "seeds": f"{seeds[0]}-{seeds[-1]}",
+                    "episodes": stat.n,
+                    "policy": name,
+                    "mean_revenue": round(stat.mean, 4),
+                    "se_revenue": round(stat.se, 4),
+                }
+            )
             print(f"  [{split:5s}] {name:7s} revenue {stat}  ({stat.n} episodes)", flush=True)
-        print(f"  {name}: {len(all_seeds)} episodes x {params.horizon} steps in {seconds:.2f} s "
-              "(compile included)", flush=True)
+        print(
+            f"  {name}: {len(all_seeds)} episodes x {params.horizon} steps in {seconds:.2f} s "
+            "(compile included)",
+            flush=True,
+        )
     write_outputs(out, rows, curves, args)
     return rows
 
@@ -99,15 +124,21 @@ def write_outputs(out: Path, rows: list[dict], curves: dict, args: argparse.Name
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "results.csv", buf.getvalue())
-    meta = {"config": vars(args), "jax": jax.__version__, "python": platform.python_version(),
-            "device": str(jax.devices()[0])}
+    meta = {
+        "config": vars(args),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "device": str(jax.devices()[0]),
+    }
     atomic_write_text(out / "results.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = ["| split | policy | mean revenue | s.e. | episodes |", "|---|---|---|---|---|"]
-    lines += [f"| {r['split']} ({r['seeds']}) | {r['policy']} | {r['mean_revenue']:.2f} | "
-              f"{r['se_revenue']:.2f} | {r['episodes']} |" for r in rows]
+    lines += [
+        f"| {r['split']} ({r['seeds']}) | {r['policy']} | {r['mean_revenue']:.2f} | "
+        f"{r['se_revenue']:.2f} | {r['episodes']} |"
+        for r in rows
+    ]
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
-    panels = {f"{split} seeds": {k: np.asarray(v) for k, v in c.items()}
-              for split, c in curves.items()}
+    panels = {f"{split} seeds": {k: np.asarray(v) for k, v in c.items()} for split, c in curves.items()}
     plot_cumulative_reward(panels, out / "cumulative_revenue.png")
     print(f"wrote {out}/results.csv, results.json, results.md, cumulative_revenue.png", flush=True)
 

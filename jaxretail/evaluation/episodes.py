@@ -64,8 +64,9 @@ def evaluate_policy(
 
     @jax.jit
     def run(key, keys):
-        _, _, rewards = rollout(env, policy, key, params, keys, num_steps,
-                                policy_batch_size=policy_batch_size)
+        _, _, rewards = rollout(
+            env, policy, key, params, keys, num_steps, policy_batch_size=policy_batch_size
+        )
         return rewards.T
 
     return np.asarray(run(policy_key, episode_keys(seeds)))

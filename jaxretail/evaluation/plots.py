@@ -23,8 +23,7 @@ def plot_cumulative_reward(
 
     Draws the mean cumulative reward over episodes with a +-1.96 standard-error band.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False, sharey=True)
     for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
         for name, rewards in curves.items():
             cum = np.cumsum(np.asarray(rewards, np.float64), axis=1)

@@ -149,8 +149,7 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
         )
         return observation(state, params), state
 
-    def step_env(self, key: jax.Array, state: AssortmentState, action: jax.Array,
-                 params: AssortmentParams):
+    def step_env(self, key: jax.Array, state: AssortmentState, action: jax.Array, params: AssortmentParams):
         """One decision. ``key`` is not used: the customer draw comes from the episode's stream."""
         del key
         offered = action.astype(bool)
@@ -179,5 +178,4 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
             "purchased": choice < params.num_items,
             "expected_revenue": mnl.expected_revenue(theta, offered, state.price),
         }
-        return (observation(state, params), state, reward, terminated,
-                jnp.zeros_like(terminated), info)
+        return (observation(state, params), state, reward, terminated, jnp.zeros_like(terminated), info)

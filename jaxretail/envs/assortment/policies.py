@@ -78,9 +78,7 @@ def random_policy(key, obs, state: AssortmentState, params: AssortmentParams) ->
     return _repeat(k, body, jnp.zeros((n,), bool))
 
 
-def scores_topk_policy(
-    score_fn: Callable[[jax.Array], jax.Array], noise_std: float = 0.0
-) -> Callable:
+def scores_topk_policy(score_fn: Callable[[jax.Array], jax.Array], noise_std: float = 0.0) -> Callable:
     """Policy ``topK(score_fn(obs) + noise_std * Z)`` with ``Z ~ N(0, I)``.
 
     Args:
@@ -99,9 +97,7 @@ def scores_topk_policy(
     return policy
 
 
-def subset_masks(
-    num_items: int, k: int, max_bytes: int = DEFAULT_MAX_SUBSET_BYTES
-) -> np.ndarray:
+def subset_masks(num_items: int, k: int, max_bytes: int = DEFAULT_MAX_SUBSET_BYTES) -> np.ndarray:
     """All ``k``-subsets of ``num_items`` items as a ``[C(N, k), N]`` 0/1 array, lexicographic order.
 
     Raises:
@@ -183,8 +179,7 @@ def expert_parametric_policy(max_iterations: int = 32) -> Callable:
             new_mask = top_k_mask(v * (p - lam), k)
             new_lam = revenue(new_mask)
             improved = new_lam > lam
-            return (i + 1, jnp.where(improved, new_lam, lam), jnp.where(improved, new_mask, mask),
-                    improved)
+            return (i + 1, jnp.where(improved, new_lam, lam), jnp.where(improved, new_mask, mask), improved)
 
         mask0 = top_k_mask(v * p, k)
         init = (jnp.asarray(0, jnp.int32), revenue(mask0), mask0, jnp.asarray(True))

@@ -94,14 +94,19 @@ def make_params(
     k = int(assortment_size)
     if not 1 <= k <= n:
         raise ValueError(
-            f"assortment_size must satisfy 1 <= assortment_size <= num_items={n}, "
-            f"got assortment_size={k}"
+            f"assortment_size must satisfy 1 <= assortment_size <= num_items={n}, got assortment_size={k}"
         )
     if obs_mode not in OBS_MODES:
         raise ValueError(f"obs_mode must be one of {OBS_MODES}, got obs_mode={obs_mode!r}")
     unknown = set(coefficients) - {
-        "price_weight", "hype_weight", "saturation_weight", "feature_weights",
-        "hype_lag_effects", "saturation_growth", "draw_low", "draw_high",
+        "price_weight",
+        "hype_weight",
+        "saturation_weight",
+        "feature_weights",
+        "hype_lag_effects",
+        "saturation_growth",
+        "draw_low",
+        "draw_high",
     }
     if unknown:
         raise ValueError(f"unknown AssortmentParams field(s): {sorted(unknown)}")
@@ -118,8 +123,9 @@ def make_params(
     if not low < high:
         raise ValueError(f"draw_low must be < draw_high, got draw_low={low}, draw_high={high}")
     if float(coefficients.get("saturation_growth", 1.01)) <= 0:
-        raise ValueError("saturation_growth must be > 0, got "
-                         f"saturation_growth={coefficients['saturation_growth']}")
+        raise ValueError(
+            f"saturation_growth must be > 0, got saturation_growth={coefficients['saturation_growth']}"
+        )
     return AssortmentParams(
         num_items=n,
         num_features=d,
