@@ -19,8 +19,8 @@ Combinatorial Decision-Making" (arXiv 2505.19053; code ``tumBAIS/Structured-RL``
 * **Observation** ``[d + 8, N]``: "paper" mode raw rows
   ``[f_1..f_d, h, sigma, p, time, dh, dsigma, h - h_0, sigma - sigma_0]`` with
   ``time = 1 + 9 (t - 1) / T``; "package" mode rows
-  ``[p, h, sigma, f_1..f_d, dh, dsigma, h - h_0, sigma - sigma_0] / 10`` and ``time = t / T``
-  (capped at 1 for the post-terminal observation).
+  ``[p, h, sigma, f_1..f_d, dh, dsigma, h - h_0, sigma - sigma_0] / 10`` clipped to [-1, 1]
+  (hype and saturation can grow past 10) and ``time = t / T`` (capped at 1 after the last step).
 * **Termination**: after ``T`` decisions (``terminated``; time is part of the observation, so the
   horizon is a true end of the problem, and ``truncated`` is always False).
 """
@@ -102,7 +102,9 @@ def observation(state: AssortmentState, params: AssortmentParams) -> jax.Array:
     raw = jnp.concatenate(
         [jnp.stack([state.price, state.hype, state.saturation]), state.static_features, changes]
     )
-    return jnp.concatenate([raw / 10.0, time_row[None]])
+    # Values are drawn in [1, 10] but hype (x1.05 at most) and saturation (x1.01 per sale) can
+    # pass 10; clipping keeps the package convention's [-1, 1] bound (B's test asserts it).
+    return jnp.concatenate([jnp.clip(raw / 10.0, -1.0, 1.0), time_row[None]])
 
 
 class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
@@ -124,8 +126,9 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
         return self._default_params
 
     def observation_space(self, params: AssortmentParams) -> spaces.Box:
-        """Unbounded box ``[d + 8, N]`` (package-mode entries are nominally within [-1, 1])."""
-        return spaces.Box(-jnp.inf, jnp.inf, (params.num_features + 8, params.num_items))
+        """Box ``[d + 8, N]``: unbounded in paper mode, [-1, 1] in package mode."""
+        bound = 1.0 if params.obs_mode == "package" else jnp.inf
+        return spaces.Box(-bound, bound, (params.num_features + 8, params.num_items))
 
     def action_space(self, params: AssortmentParams) -> spaces.FixedSizeSubset:
         return spaces.FixedSizeSubset(params.num_items, params.assortment_size)
@@ -154,7 +157,7 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
         del key
         offered = action.astype(bool)
         theta = utilities(state, params)
-        u = jax.random.uniform(jax.random.fold_in(state.customer_key, state.t))
+        u = jax.random.uniform(jax.random.fold_in(state.customer_key, state.t), (), jnp.float32)
         choice = mnl.sample(u, theta, offered)  # 0..N-1 item, N = no purchase
         bought = jax.nn.one_hot(choice, params.num_items, dtype=state.price.dtype)  # zero if N
         reward = jnp.sum(bought * state.price)

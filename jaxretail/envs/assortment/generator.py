@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from jaxretail.envs.assortment.types import AssortmentParams
 
@@ -12,10 +13,11 @@ def draw_instance(key: jax.Array, params: AssortmentParams) -> dict[str, jax.Arr
 
     One ``(d + 3) x N`` uniform matrix is drawn with rows in the order of Hoppe et al.'s code
     ``[f_1 .. f_d, hype, saturation, price]``. (Neither reference's Julia stream can be reproduced
-    bit for bit; the distribution is the same.)
+    bit for bit; the distribution is the same.) The uniforms are drawn in float32 and then cast, so a
+    key gives the same instance with and without ``JAX_ENABLE_X64``.
     """
     d, n = params.num_features, params.num_items
-    u = jax.random.uniform(key, (d + 3, n))
+    u = jax.random.uniform(key, (d + 3, n), jnp.float32).astype(float)  # same draws under x64
     values = params.draw_low + (params.draw_high - params.draw_low) * u
     return {
         "static_features": values[:d],

@@ -66,7 +66,7 @@ def random_policy(key, obs, state: AssortmentState, params: AssortmentParams) ->
     """A uniformly random ``K``-subset (sequential draws without replacement, ``K`` uniforms)."""
     del obs, state
     n, k = params.num_items, params.assortment_size
-    u = jax.random.uniform(key, (k,))
+    u = jax.random.uniform(key, (k,), jnp.float32)
     idx = jnp.arange(n)
 
     def body(i, taken):
