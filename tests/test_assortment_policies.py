@@ -72,12 +72,13 @@ def test_expert_ties_go_to_first_lexicographic_subset():
         saturation=same(state.saturation),
         static_features=jnp.full_like(state.static_features, 5.0),
     )
-    mask = expert_policy(params)(None, None, state, params)
-    np.testing.assert_array_equal(np.flatnonzero(np.asarray(mask)), [0, 1, 2])
-    # items 2 and 5 strictly better than the rest, tie between them and a third from {0,1,3,4,6}
-    state = state.replace(price=state.price.at[jnp.array([2, 5])].set(6.0))
-    mask = expert_policy(params)(None, None, state, params)
-    np.testing.assert_array_equal(np.flatnonzero(np.asarray(mask)), [0, 2, 5])
+    for policy in (expert_policy(params), expert_parametric_policy()):
+        mask = policy(None, None, state, params)
+        np.testing.assert_array_equal(np.flatnonzero(np.asarray(mask)), [0, 1, 2])
+        # items 2 and 5 strictly better than the rest, tie for the third among {0, 1, 3, 4, 6}
+        better = state.replace(price=state.price.at[jnp.array([2, 5])].set(6.0))
+        mask = policy(None, None, better, params)
+        np.testing.assert_array_equal(np.flatnonzero(np.asarray(mask)), [0, 2, 5])
 
 
 def test_subset_masks_lexicographic_and_memory_guard():

@@ -88,7 +88,7 @@ def rollout(
       env: the environment.
       policy: per-environment policy, see :class:`Policy`.
       key: PRNG key for the policy's and the steps' randomness; each episode uses
-        ``fold_in(episode_stream(key, reset_key), t)`` at step ``t``.
+        ``fold_in(episode_stream(key, reset_key), 2 t)`` (policy) and ``2 t + 1`` (step) at step ``t``.
       params: environment parameters shared by the batch.
       reset_keys: ``[B]`` keys, one per episode; ``env.reset`` draws each episode from its key
         (for seeded benchmarks: ``jax.vmap(jax.random.key)(seeds)``).
@@ -108,10 +108,12 @@ def rollout(
 
     def body(carry, t):
         obs, state = carry
-        keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t)))(streams)  # [B, 2]
-        action = apply_policy(policy, keys[:, 0], obs, state, params, policy_batch_size)
+        # one hash per key (fold_in) rather than fold_in + split: RNG dominates cheap steps
+        policy_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(streams, 2 * t)
+        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(streams, 2 * t + 1)
+        action = apply_policy(policy, policy_keys, obs, state, params, policy_batch_size)
         next_obs, state, reward, terminated, truncated, info = jax.vmap(step_fn, in_axes=(0, 0, 0, None))(
-            keys[:, 1], state, action, params
+            step_keys, state, action, params
         )
         rec = record(Transition(obs, action, reward, terminated, truncated, info))
         return (next_obs, state), rec

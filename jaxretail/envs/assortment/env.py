@@ -72,8 +72,9 @@ def hype_multiplier(history: jax.Array, params: AssortmentParams) -> jax.Array:
     ``history`` is ``[5]`` int with the most recent purchase first; the no-purchase sentinel ``N``
     one-hot encodes to the zero vector, so it takes a slot but changes nothing.
     """
-    onehot = jax.nn.one_hot(history, params.num_items, dtype=hype_lag_effects(params).dtype)
-    return 1.0 + hype_lag_effects(params) @ onehot
+    lags = hype_lag_effects(params)
+    items = jnp.arange(params.num_items)
+    return 1.0 + jnp.sum(jnp.where(history[:, None] == items, lags[:, None], 0.0), axis=0)
 
 
 def observation(state: AssortmentState, params: AssortmentParams) -> jax.Array:
