@@ -70,20 +70,30 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000,100000", help="comma-separated batch sizes B")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--expert-env-steps", type=int, default=800_000,
-                    help="expert rollouts use T = min(80, this / B) steps (the NumPy expert is slow)")
+    ap.add_argument(
+        "--expert-env-steps",
+        type=int,
+        default=800_000,
+        help="expert rollouts use T = min(80, this / B) steps (the NumPy expert is slow)",
+    )
     ap.add_argument("--out", default="results/benchmarks")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     env = DynamicAssortment()
     params = env.default_params
     _, state = env.reset(jax.random.key(0), params)
-    state_bytes = sum(np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x).nbytes
-                      for x in jax.tree.leaves(state))
+    state_bytes = sum(
+        np.asarray(
+            jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+        ).nbytes
+        for x in jax.tree.leaves(state)
+    )
     rows = []
     print(f"device {jax.devices()[0].device_kind}, jax {jax.__version__}, {os.cpu_count()} CPUs", flush=True)
-    header = f"{'policy':8s} {'impl':22s} {'B':>7s} {'T':>3s} {'env-steps/s':>12s} {'ns/step':>9s} " \
-             f"{'x NumPy':>8s} {'GB/s*':>6s} {'compile s':>9s}"
+    header = (
+        f"{'policy':8s} {'impl':22s} {'B':>7s} {'T':>3s} {'env-steps/s':>12s} {'ns/step':>9s} "
+        f"{'x NumPy':>8s} {'GB/s*':>6s} {'compile s':>9s}"
+    )
     print(header)
     for B in sizes:
         T_expert = max(1, min(80, args.expert_env_steps // B))
@@ -104,20 +114,41 @@ def main(argv=None):
             rate = B * T / seconds
             ratio = ref[policy_name] / seconds
             gbps = 2 * state_bytes * rate / 1e9  # state read + written once per env-step
-            row = {"policy": policy_name, "impl": impl, "B": B, "T": T, "seconds": seconds,
-                   "env_steps_per_s": rate, "ns_per_env_step": 1e9 / rate, "ratio_vs_numpy": ratio,
-                   "compile_s": compile_s, "state_gb_per_s": gbps}
+            row = {
+                "policy": policy_name,
+                "impl": impl,
+                "B": B,
+                "T": T,
+                "seconds": seconds,
+                "env_steps_per_s": rate,
+                "ns_per_env_step": 1e9 / rate,
+                "ratio_vs_numpy": ratio,
+                "compile_s": compile_s,
+                "state_gb_per_s": gbps,
+            }
             rows.append(row)
-            print(f"{policy_name:8s} {impl:22s} {B:7d} {T:3d} {rate:12.3e} {1e9 / rate:9.1f} {ratio:8.2f} {gbps:6.1f} "
-                  f"{'' if compile_s is None else f'{compile_s:9.2f}'}", flush=True)
+            print(
+                f"{policy_name:8s} {impl:22s} {B:7d} {T:3d} {rate:12.3e} {1e9 / rate:9.1f} "
+                f"{ratio:8.2f} {gbps:6.1f} "
+                f"{'' if compile_s is None else f'{compile_s:9.2f}'}",
+                flush=True,
+            )
     out = Path(args.out)
-    meta = {"device": jax.devices()[0].device_kind, "jax": jax.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "state_bytes_per_env": state_bytes}
+    meta = {
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "state_bytes_per_env": state_bytes,
+    }
     atomic_write_text(out / "assortment.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     plot(rows, out / "assortment.png")
-    print(f"* GB/s: the {state_bytes}-byte env state read and written once per env-step at that rate; "
-          "compare with the machine's memory bandwidth (about 40-60 GB/s on the 2-core dev CPU)")
+    print(
+        f"* GB/s: the {state_bytes}-byte env state read and written once per env-step at that rate; "
+        "compare with the machine's memory bandwidth (about 40-60 GB/s on the 2-core dev CPU)"
+    )
     print(f"wrote {out}/assortment.json and assortment.png")
 
 
@@ -130,10 +161,17 @@ def plot(rows, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, policy in zip(axes, ("random", "expert"), strict=True):
         for impl in sorted({r["impl"] for r in rows if r["policy"] == policy}):
-            pts = [(r["B"], r["env_steps_per_s"]) for r in rows if r["policy"] == policy and r["impl"] == impl]
+            pts = [
+                (r["B"], r["env_steps_per_s"]) for r in rows if r["policy"] == policy and r["impl"] == impl
+            ]
             ax.plot(*zip(*pts, strict=True), marker="o", label=impl)
-        ax.set(xscale="log", yscale="log", xlabel="parallel episodes B", ylabel="env-steps / s",
-               title=f"{policy} policy")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="parallel episodes B",
+            ylabel="env-steps / s",
+            title=f"{policy} policy",
+        )
         ax.grid(alpha=0.3, which="both")
         ax.legend()
     fig.tight_layout()

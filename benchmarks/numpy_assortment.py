@@ -34,8 +34,12 @@ class NumpyAssortment:
     def observation(self):
         time_row = np.full_like(self.p, 1 + 9 * (self.t - 1) / self.T)
         return np.concatenate(
-            [self.f, np.stack([self.h, self.s, self.p, time_row, self.dh, self.ds,
-                               self.h - self.h0, self.s - self.s0])]
+            [
+                self.f,
+                np.stack(
+                    [self.h, self.s, self.p, time_row, self.dh, self.ds, self.h - self.h0, self.s - self.s0]
+                ),
+            ]
         )  # [d + 8, B, N]
 
     def utilities(self):

@@ -1,0 +1,37 @@
+"""Coupon targeting on a RetailSynth-style customer model (Xia et al., arXiv 2312.14095, 2405.10469).
+
+This package currently holds the scenario layer: named configurations, latent-parameter generator,
+paper base prices, and the shelf-price/coupon chain. The customer model and environment build on it.
+"""
+
+from jaxretail.envs.coupon.configs import CONFIGS, Dist, ScenarioConfig, get_config
+from jaxretail.envs.coupon.generator import (
+    customer_product_latents,
+    paper_base_prices,
+    sample_scenario,
+)
+from jaxretail.envs.coupon.pricing import (
+    coupon_value,
+    final_price,
+    initial_shelf_state,
+    shelf_step,
+    stationary_discount_frequency,
+)
+from jaxretail.envs.coupon.types import Scenario, ShelfState
+
+__all__ = [
+    "CONFIGS",
+    "Dist",
+    "Scenario",
+    "ScenarioConfig",
+    "ShelfState",
+    "coupon_value",
+    "customer_product_latents",
+    "final_price",
+    "get_config",
+    "initial_shelf_state",
+    "paper_base_prices",
+    "sample_scenario",
+    "shelf_step",
+    "stationary_discount_frequency",
+]
