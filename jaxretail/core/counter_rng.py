@@ -39,10 +39,28 @@ def hash_bits(seed: jax.Array, *counters: jax.Array) -> jax.Array:
 
 def hash_uniform(seed: jax.Array, *counters: jax.Array) -> jax.Array:
     """float32 uniforms in the open interval (0, 1) from the top 24 bits of :func:`hash_bits`."""
-    bits = hash_bits(seed, *counters) >> 8
-    return (bits.astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
+    return bits_to_uniform(hash_bits(seed, *counters))
+
+
+def uniform_to_normal(u: jax.Array) -> jax.Array:
+    """Standard normal by inverse CDF, ``sqrt(2) erfinv(2u - 1)`` (cheaper than ``ndtri`` on CPU)."""
+    return jnp.float32(1.4142135) * jax.scipy.special.erfinv(2.0 * u - 1.0)
 
 
 def hash_normal(seed: jax.Array, *counters: jax.Array) -> jax.Array:
     """float32 standard normals by inverse CDF of :func:`hash_uniform`."""
-    return jax.scipy.special.ndtri(hash_uniform(seed, *counters))
+    return uniform_to_normal(hash_uniform(seed, *counters))
+
+
+def bits_to_uniform(bits: jax.Array) -> jax.Array:
+    """float32 uniform in (0, 1) from uint32 bits (top 24 bits)."""
+    return ((bits >> 8).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
+
+
+def keyed_bits(row_hash: jax.Array, column_const: jax.Array) -> jax.Array:
+    """One mixing round of a per-row hash with per-column constants: ``fmix32(row ^ column)``.
+
+    For ``[rows x columns]`` draws where both factors are themselves hashes (e.g. a per-(customer,
+    week) hash and a per-product constant); costs one finaliser per value instead of one per counter.
+    """
+    return _fmix32(jnp.asarray(row_hash, jnp.uint32) ^ jnp.asarray(column_const, jnp.uint32))

@@ -1,0 +1,471 @@
+"""Coupon-targeting environment over a whole customer population (gymnax 1.0 API).
+
+One state holds every customer of a simulation; the action is one coupon level per customer and the
+reward each customer's weekly revenue after coupons (Xia et al., arXiv 2405.10469;
+``shared/specs/coupon.md`` §3). Weekly order: coupons -> visits (from last week's state) ->
+purchases of visitors (streamed in blocks of ``block_size`` customers; no ``[U, I]`` array is ever
+stored) -> reward -> running summaries -> next week's shelf prices, marketing feature and observed
+feature -> the 9-feature context ``[U, 9]``.
+
+Randomness of week ``t`` is a function of the scenario's noise key, ``t`` and global customer /
+product ids only: two policies run on the same scenario face the same customers (common random
+numbers), and blocking or sharding the customer axis leaves the result unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxretail.core import spaces
+from jaxretail.core.counter_rng import (
+    bits_to_uniform,
+    hash_bits,
+    keyed_bits,
+    seed_from_key,
+    uniform_to_normal,
+)
+from jaxretail.core.environment import Environment, EnvParams, EnvState
+from jaxretail.envs.coupon import customer as cm
+from jaxretail.envs.coupon.configs import ScenarioConfig, validate
+from jaxretail.envs.coupon.layout import TileLayout, make_layout
+from jaxretail.envs.coupon.pricing import shelf_step
+from jaxretail.envs.coupon.types import Scenario, ShelfState
+
+CONTEXT_FEATURES = (
+    "avg_previous_transaction", "avg_product_price", "marketing_feature", "avg_observed_feature",
+    "avg_purchase_quantity", "avg_purchase_probability", "avg_purchase_price", "avg_redeemed_discount",
+    "avg_purchase_discount",
+)  # fmt: skip
+# customer-level hash streams (in addition to customer.STREAMS)
+_SUB_BLOCK = 64
+_VISIT, _REDEEM, _MKT_MEAN, _MKT_SCALE, _MKT_NOISE, _CAT, _CHOICE, _POISSON = range(8)
+
+
+@struct.dataclass
+class Summaries:
+    """Running per-customer purchase statistics (``[U]`` each, ``weeks`` scalar)."""
+
+    weeks: jax.Array  # [] weeks elapsed
+    purchase_weeks: jax.Array  # weeks with >= 1 item
+    items_in_purchase_weeks: jax.Array  # items bought over those weeks
+    lines: jax.Array  # purchased line items (distinct product-weeks)
+    line_price: jax.Array  # sum of pre-coupon shelf prices of those lines
+    line_discount: jax.Array  # sum of shelf discounts 1 - P / P_base of those lines
+    redeemed_lines: jax.Array  # lines bought with a coupon
+    redeemed_value: jax.Array  # sum over weeks of redeemed lines x coupon
+
+
+@struct.dataclass
+class CouponState(EnvState):
+    """Population state. ``U`` customers, ``I`` products. ``t``: weeks simulated so far."""
+
+    shelf: ShelfState  # [I] discount chain state
+    price: jax.Array  # [I] shelf price of the coming week
+    discount: jax.Array  # [I] shelf discount D of the coming week
+    marketing: jax.Array  # [U] marketing feature M of the coming week
+    visit_probability: jax.Array  # [U] p^store of the last week (1 after reset)
+    visited: jax.Array  # [U] bool, realized visit last week (True after reset)
+    store_value: jax.Array  # [U] SV of last week (visitors), 0 otherwise
+    previous_items: jax.Array  # [U] items bought last week
+    previous_coupon: jax.Array  # [U] coupon fraction applied last week
+    observed_feature: jax.Array  # [U] mean over products of the coming week's X
+    summaries: Summaries
+    first_step: jax.Array  # [] bool, True until the first step of this trajectory
+
+
+@struct.dataclass
+class CouponParams(EnvParams):
+    """Scenario (vmappable latent parameters) and static options."""
+
+    scenario: Scenario
+    config: ScenarioConfig = struct.field(pytree_node=False)
+    num_customers: int = struct.field(pytree_node=False)
+    block_size: int = struct.field(pytree_node=False, default=512)
+    legacy_coupling: bool = struct.field(pytree_node=False, default=False)
+    next_week_price_quirk: bool = struct.field(pytree_node=False, default=False)
+    utility_cap: float | None = struct.field(pytree_node=False, default=None)
+    discount_factor: float = struct.field(pytree_node=False, default=1.0)
+
+
+def make_params(
+    scenario: Scenario,
+    config: ScenarioConfig,
+    *,
+    block_size: int = 512,
+    legacy_coupling: bool = False,
+    next_week_price_quirk: bool = False,
+    utility_cap: float | None = None,
+    discount_factor: float = 1.0,
+) -> CouponParams:
+    """Validated :class:`CouponParams` (errors name the field, the value and the rule)."""
+    validate(config)
+    num_customers = int(scenario.beta_w_customer.shape[0])
+    if scenario.base_price.shape != (config.num_products,):
+        raise ValueError(
+            f"scenario has {scenario.base_price.shape[0]} products, config {config.num_products}"
+        )
+    if (
+        isinstance(block_size, bool)
+        or int(block_size) != block_size
+        or block_size < 1
+        or block_size % _SUB_BLOCK
+    ):
+        raise ValueError(
+            f"block_size must be a positive multiple of {_SUB_BLOCK}, got block_size={block_size!r}"
+        )
+    if not 0.0 <= discount_factor <= 1.0:
+        raise ValueError(f"discount_factor must be in [0, 1], got discount_factor={discount_factor!r}")
+    return CouponParams(
+        scenario=scenario,
+        config=config,
+        num_customers=num_customers,
+        block_size=int(block_size),
+        legacy_coupling=bool(legacy_coupling),
+        next_week_price_quirk=bool(next_week_price_quirk),
+        utility_cap=utility_cap,
+        discount_factor=float(discount_factor),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def layout_for(category_sizes: tuple[int, ...]) -> TileLayout:
+    return make_layout(category_sizes)
+
+
+def _lognormal(spec) -> tuple[float, float]:
+    kw = dict(spec.kwargs)
+    return float(kw["loc"]), float(kw["scale"])
+
+
+def model_options(params: CouponParams) -> cm.ModelOptions:
+    cfg = params.config
+    return cm.ModelOptions(
+        beta_z=_lognormal(cfg.beta_z),
+        beta_x=_lognormal(cfg.beta_x),
+        quantity_slope=_lognormal(cfg.quantity_slope),
+        price_scale=cfg.price_scale,
+        noise_scale=cfg.utility_noise_scale,
+        legacy_x=params.legacy_coupling,
+        utility_cap=params.utility_cap,
+    )
+
+
+def stream_seeds(scenario: Scenario, week: jax.Array) -> dict[str, jax.Array]:
+    """uint32 seeds of the weekly hash streams; the three latent streams do not depend on the week."""
+    weekly = jax.vmap(
+        lambda s: seed_from_key(jax.random.fold_in(jax.random.fold_in(scenario.noise_key, week), s))
+    )(jnp.arange(16))
+    return {"latent": scenario.latent_seeds, "weekly": weekly}
+
+
+def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
+    """Per-product inputs of a week in tile layout."""
+    layout = layout_for(params.config.category_sizes)
+    sc = params.scenario
+    prod = jnp.asarray(layout.product)
+    valid = jnp.asarray(layout.valid)
+    idx = jnp.where(valid, prod, 0)
+    tile = lambda v, fill=0.0: jnp.where(valid, v[idx], fill)
+    stream_seed = jnp.concatenate([seeds["latent"], seeds["weekly"][8:12]])  # 7 product streams
+    product_consts = jax.vmap(lambda s: hash_bits(s, idx.astype(jnp.uint32)))(stream_seed)
+    j = jnp.arange(params.config.num_categories, dtype=jnp.uint32)
+    return cm.WeekTiles(
+        log_price=tile(jnp.log(price)),
+        price=tile(price, 1.0),
+        base_price=tile(sc.base_price, 1.0),
+        brand=tile(sc.brand),
+        beta_w_product=tile(sc.beta_w_product),
+        quantity_intercept=tile(sc.quantity_intercept),
+        product_consts=product_consts,
+        category_intercept=sc.category_intercept,
+        category_slope=sc.category_slope,
+        category_consts=jax.vmap(lambda s: hash_bits(s, j))(seeds["weekly"][12:14]),
+    )
+
+
+def _customer_hashes(seeds, ids: jax.Array) -> jax.Array:
+    """``[B, 7]`` hashes per customer: 3 latent streams (week independent) + 4 weekly streams."""
+    latent = jax.vmap(lambda s: hash_bits(s, ids), out_axes=1)(seeds["latent"])
+    weekly = jax.vmap(lambda s: hash_bits(s, ids), out_axes=1)(seeds["weekly"][8:12])
+    return jnp.concatenate([latent, weekly], axis=1)
+
+
+def _uniform(seeds, stream: int, ids: jax.Array) -> jax.Array:
+    return bits_to_uniform(hash_bits(seeds["weekly"][stream], ids))
+
+
+def marketing_feature(params: CouponParams, seeds, discount: jax.Array, coupon: jax.Array) -> jax.Array:
+    """``M_ut`` for the coming week, ``[U]`` (``random``, ``discount`` or ``discount_coupon`` mode)."""
+    mode = params.config.marketing_mode
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    if mode == "random":  # m ~ N(0, 1), s ~ HalfNormal(1) (= |m| with the original's shared key), M ~ N(m, s)
+        m = uniform_to_normal(_uniform(seeds, _MKT_MEAN, ids))
+        s = (
+            jnp.abs(m)
+            if params.legacy_coupling
+            else jnp.abs(uniform_to_normal(_uniform(seeds, _MKT_SCALE, ids)))
+        )
+        return m + s * uniform_to_normal(_uniform(seeds, _MKT_NOISE, ids))
+    total_discount = jnp.sum(discount)
+    if mode == "discount":
+        return jnp.full((params.num_customers,), total_discount)
+    return total_discount + coupon * params.config.num_products  # discount_coupon, previous week's coupon
+
+
+def mean_observed_feature(params: CouponParams, seeds) -> jax.Array:
+    """Mean over products of each customer's observed feature ``X_ui`` of the week, ``[U]``."""
+    layout = layout_for(params.config.category_sizes)
+    valid = jnp.asarray(layout.valid)
+    tiles = week_tiles(params, jnp.ones(params.config.num_products), seeds)
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    hashes = _customer_hashes(seeds, ids)
+    normal = lambda h, s: uniform_to_normal(bits_to_uniform(keyed_bits(h[s], tiles.product_consts[s])))
+
+    def one(h):  # the same X as customer.utilities draws for this week
+        if params.legacy_coupling:
+            m = normal(h, 3)
+            x = m + jnp.abs(m) * normal(h, 5)
+        else:
+            s = normal(h, 4)
+            x = jnp.sqrt(1.0 + s * s) * normal(h, 5)
+        return jnp.sum(jnp.where(valid, x, 0.0)) / params.config.num_products
+
+    return jax.lax.map(one, hashes, batch_size=params.block_size)
+
+
+def _draw_next_week(params: CouponParams, state_shelf: ShelfState, week: jax.Array, coupon: jax.Array):
+    """Shelf prices, discount, marketing feature and mean observed feature of week ``week``."""
+    sc = params.scenario
+    seeds = stream_seeds(sc, week)
+    shelf, discount, price = shelf_step(
+        jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 99), state_shelf, sc, params.config
+    )
+    marketing = marketing_feature(params, seeds, discount, coupon)
+    return shelf, price, discount, marketing, mean_observed_feature(params, seeds)
+
+
+def context(state: CouponState, params: CouponParams) -> jax.Array:
+    """The 9-feature agent context ``[U, 9]`` (names in :data:`CONTEXT_FEATURES`)."""
+    s = state.summaries
+    n_u = params.num_customers
+    safe = lambda a, b: a / jnp.maximum(b, 1.0)
+    has_lines = s.lines > 0
+    any_lines = jnp.maximum(jnp.sum(has_lines), 1)
+    avg_price = safe(s.line_price, s.lines)
+    avg_disc = safe(s.line_discount, s.lines)
+    mean_price = jnp.sum(jnp.where(has_lines, avg_price, 0.0)) / any_lines
+    mean_disc = jnp.sum(jnp.where(has_lines, avg_disc, 0.0)) / any_lines
+    redeemers = s.redeemed_lines > 0
+    avg_redeemed = safe(s.redeemed_value, s.redeemed_lines)
+    mean_redeemed = jnp.sum(jnp.where(redeemers, avg_redeemed, 0.0)) / jnp.maximum(jnp.sum(redeemers), 1)
+    feats = jnp.stack([
+        state.previous_items / params.config.num_products,
+        jnp.full((n_u,), jnp.mean(state.price)),
+        state.marketing,
+        state.observed_feature,
+        safe(s.items_in_purchase_weeks, s.purchase_weeks),
+        safe(s.purchase_weeks, jnp.broadcast_to(s.weeks, (n_u,))),
+        jnp.where(has_lines, avg_price, mean_price),
+        jnp.where(redeemers, avg_redeemed, mean_redeemed),
+        jnp.where(has_lines, avg_disc, mean_disc),
+    ], axis=1)  # fmt: skip
+    return jnp.where(state.first_step & (s.weeks == 0), 0.0, feats)
+
+
+class CouponEnv(Environment[CouponState, CouponParams]):
+    """RetailSynth coupon targeting over a population. Build params with :func:`make_params`.
+
+    * action: ``[U]`` int32 coupon level index (``config.coupon_levels``, default 0 %, 5 %, ..., 50 %);
+    * observation: ``[U, 9]`` context (:data:`CONTEXT_FEATURES`), zeros after reset;
+    * reward: ``[U]`` revenue after coupons;
+    * info (``[U]`` each): ``revenue``, ``demand`` (items), ``visited``, ``categories`` (distinct
+      categories bought), ``coupon`` (offered fraction), ``redeemed`` (a coupon line was bought),
+      ``redeemed_lines`` and ``discount`` (the explicit discount factor);
+    * never terminates: ``terminated = truncated = False``; the protocol decides the horizon.
+    """
+
+    def __init__(self, params: CouponParams | None = None):
+        self._default = params
+
+    @property
+    def default_params(self) -> CouponParams:
+        if self._default is None:
+            raise ValueError("CouponEnv needs params: CouponEnv(make_params(sample_scenario(...), config))")
+        return self._default
+
+    def action_space(self, params: CouponParams) -> spaces.Box:
+        return spaces.Box(0, len(params.config.coupon_levels) - 1, (params.num_customers,), jnp.int32)
+
+    def observation_space(self, params: CouponParams) -> spaces.Box:
+        return spaces.Box(-jnp.inf, jnp.inf, (params.num_customers, len(CONTEXT_FEATURES)))
+
+    def reset_env(self, key: jax.Array, params: CouponParams):
+        """Start a trajectory at week 0 (``key`` unused: the scenario fixes the randomness)."""
+        del key
+        n_u, n_i = params.num_customers, params.config.num_products
+        zeros = jnp.zeros((n_u,))
+        shelf, price, discount, marketing, obs_x = _draw_next_week(
+            params, ShelfState(discounted=jnp.zeros((n_i,), bool)), jnp.asarray(0, jnp.int32), zeros
+        )
+        state = CouponState(
+            t=jnp.asarray(0, jnp.int32),
+            shelf=shelf,
+            price=price,
+            discount=discount,
+            marketing=marketing,
+            visit_probability=jnp.ones((n_u,)),
+            visited=jnp.ones((n_u,), bool),
+            store_value=zeros,
+            previous_items=zeros,
+            previous_coupon=zeros,
+            observed_feature=obs_x,
+            summaries=Summaries(jnp.zeros((), jnp.float32), *([zeros] * 7)),
+            first_step=jnp.asarray(True),
+        )
+        return context(state, params), state
+
+    def step_env(self, key, state: CouponState, action: jax.Array, params: CouponParams):
+        del key
+        out = simulate_week(state, action, params)
+        return out["obs"], out["state"], out["reward"], jnp.asarray(False), jnp.asarray(False), out["info"]
+
+
+def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -> dict[str, Any]:
+    """One week for the whole population; returns ``obs``, ``state``, ``reward``, ``info`` and
+    ``lines`` (per-customer, per-category purchases ``[U, J]``, for analysis and tests)."""
+    sc, cfg = params.scenario, params.config
+    n_u, n_j, block = params.num_customers, cfg.num_categories, params.block_size
+    layout = layout_for(cfg.category_sizes)
+    opts = model_options(params)
+    week = state.t
+    seeds = stream_seeds(sc, week)
+    ids = jnp.arange(n_u, dtype=jnp.uint32)
+    coupon = jnp.asarray(cfg.coupon_levels, jnp.float32)[action]
+    redeemed = (_uniform(seeds, _REDEEM, ids) < sc.redemption_rate).astype(jnp.float32)
+    # stage 1: visit, from last week's state only
+    p_visit = cm.visit_probability(
+        state.visit_probability,
+        state.visited,
+        state.store_value,
+        state.marketing,
+        sc.visit_inertia,
+        sc.visit_intercept,
+        sc.visit_slope,
+        sc.marketing_weight,
+        state.first_step,
+    )
+    visited = _uniform(seeds, _VISIT, ids) < p_visit
+    # stages 0, 2-4 for visitors only, compacted and streamed in blocks
+    tiles = week_tiles(params, state.price, seeds)
+    valid = jnp.asarray(layout.valid)
+    order = jnp.nonzero(visited, size=n_u, fill_value=n_u)[0].astype(jnp.uint32)
+    padded = jnp.concatenate([order, jnp.full((block,), n_u, jnp.uint32)])
+    cust_hashes = _customer_hashes(seeds, jnp.arange(n_u, dtype=jnp.uint32))
+    cat_hashes = jnp.stack(
+        [hash_bits(seeds["weekly"][_CAT], ids), hash_bits(seeds["weekly"][_CHOICE], ids)], 1
+    )
+    poisson_base = jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 77)
+    empty = {
+        "quantity": jnp.zeros((n_u, n_j), jnp.int32),
+        "product": jnp.full((n_u, n_j), -1, jnp.int32),
+        "shelf_price": jnp.zeros((n_u, n_j)),
+        "base_price": jnp.ones((n_u, n_j)),
+        "paid_price": jnp.zeros((n_u, n_j)),
+        "store_value": jnp.zeros((n_u,)),
+    }
+
+    def block_body(b, acc):
+        bid = jax.lax.dynamic_slice(padded, (b * block,), (block,))
+        ok = bid < n_u
+        gid = jnp.where(ok, bid, 0).astype(jnp.int32)
+        cust = cm.CustomerWeek(
+            customer_hashes=cust_hashes[gid],
+            category_hashes=cat_hashes[gid],
+            beta_w_customer=sc.beta_w_customer[gid],
+            coupon=coupon[gid],
+            redeemed=redeemed[gid],
+            poisson_key=jax.vmap(jax.random.fold_in, in_axes=(None, 0))(poisson_base, gid),
+        )
+
+        # utilities are filled into a buffer by an inner loop: a loop boundary makes XLA compute
+        # them once (fused into several consumers, the hashing was recomputed for each)
+        def fill(i, buf):
+            part = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * _SUB_BLOCK, _SUB_BLOCK), cust)
+            mu = jax.vmap(lambda c: cm.utilities(tiles, c, opts, valid)["mu"])(part)
+            return jax.lax.dynamic_update_slice_in_dim(buf, mu, i * _SUB_BLOCK, 0)
+
+        mus = jax.lax.fori_loop(0, block // _SUB_BLOCK, fill, jnp.zeros((block,) + valid.shape))
+        res = jax.vmap(cm.purchase_given_utilities, in_axes=(0, None, 0, None, None))(
+            mus, tiles, cust, opts, layout
+        )
+        target = jnp.where(ok, gid, n_u)  # out-of-range rows are dropped
+        return {k: acc[k].at[target].set(res[k], mode="drop") for k in acc}
+
+    num_blocks = (jnp.sum(visited) + block - 1) // block
+    lines = jax.lax.fori_loop(0, num_blocks, block_body, empty)
+    quantity = lines["quantity"].astype(jnp.float32)
+    bought = lines["quantity"] > 0
+    revenue = jnp.sum(quantity * lines["paid_price"], axis=1)
+    demand = jnp.sum(quantity, axis=1)
+    n_lines = jnp.sum(bought, axis=1).astype(jnp.float32)
+    coupon_line = bought & (lines["paid_price"] < lines["shelf_price"])
+    redeemed_lines = jnp.sum(coupon_line, axis=1).astype(jnp.float32)
+    # running summaries (features 3 and 5 use the price paid this week unless the quirk is on)
+    next_week = week + 1
+    shelf, price, discount, marketing, obs_x = _draw_next_week(params, state.shelf, next_week, coupon)
+    if params.next_week_price_quirk:
+        prod = jnp.where(bought, lines["product"], 0)
+        line_shelf = price[prod]
+        line_disc = discount[prod]
+    else:
+        line_shelf = lines["shelf_price"]
+        line_disc = 1.0 - lines["shelf_price"] / lines["base_price"]
+    s = state.summaries
+    summaries = Summaries(
+        weeks=s.weeks + 1,
+        purchase_weeks=s.purchase_weeks + (demand > 0),
+        items_in_purchase_weeks=s.items_in_purchase_weeks + demand,
+        lines=s.lines + n_lines,
+        line_price=s.line_price + jnp.sum(jnp.where(bought, line_shelf, 0.0), axis=1),
+        line_discount=s.line_discount + jnp.sum(jnp.where(bought, line_disc, 0.0), axis=1),
+        redeemed_lines=s.redeemed_lines + redeemed_lines,
+        redeemed_value=s.redeemed_value + redeemed_lines * coupon,
+    )
+    new_state = CouponState(
+        t=next_week,
+        shelf=shelf,
+        price=price,
+        discount=discount,
+        marketing=marketing,
+        visit_probability=p_visit,
+        visited=visited,
+        store_value=jnp.where(visited, lines["store_value"], 0.0),
+        previous_items=demand,
+        previous_coupon=coupon,
+        observed_feature=obs_x,
+        summaries=summaries,
+        first_step=jnp.asarray(False),
+    )
+    info = {
+        "revenue": revenue,
+        "demand": demand,
+        "visited": visited,
+        "categories": n_lines,
+        "coupon": coupon,
+        "redeemed": redeemed_lines > 0,
+        "redeemed_lines": redeemed_lines,
+        "discount": jnp.full((n_u,), params.discount_factor),
+    }
+    return {
+        "obs": context(new_state, params),
+        "state": new_state,
+        "reward": revenue,
+        "info": info,
+        "lines": lines,
+        "visit_probability": p_visit,
+    }

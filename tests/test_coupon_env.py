@@ -1,0 +1,273 @@
+"""Coupon environment: each stage against its closed form, monotonicity, summaries, numerics, API."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxretail.envs.coupon import customer as cm
+from jaxretail.envs.coupon import env as E  # noqa: N812
+from jaxretail.envs.coupon import get_config, sample_scenario
+from jaxretail.envs.coupon.configs import Dist
+
+U = 256
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = get_config("benchmark")
+    sc = sample_scenario(jax.random.key(0), cfg, U, base_prices="paper")
+    params = E.make_params(sc, cfg, block_size=128)
+    env = E.CouponEnv(params)
+    return cfg, params, env
+
+
+def _customers(params, seeds, coupon, redeemed=None):
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    hashes = E._customer_hashes(seeds, ids)
+    return cm.CustomerWeek(
+        customer_hashes=hashes,
+        category_hashes=jnp.stack(
+            [E.hash_bits(seeds["weekly"][5], ids), E.hash_bits(seeds["weekly"][6], ids)], 1
+        ),
+        beta_w_customer=params.scenario.beta_w_customer,
+        coupon=jnp.broadcast_to(coupon, ids.shape),
+        redeemed=jnp.ones(ids.shape) if redeemed is None else redeemed,
+        poisson_key=jax.vmap(jax.random.key)(ids),
+    )
+
+
+def _week(params, week, coupon=0.0):
+    seeds = E.stream_seeds(params.scenario, jnp.asarray(week))
+    tiles = E.week_tiles(params, params.scenario.base_price, seeds)
+    layout = E.layout_for(params.config.category_sizes)
+    cust = _customers(params, seeds, coupon)
+    opts = E.model_options(params)
+    out = jax.jit(jax.vmap(lambda t, c: cm.purchase_week(t, c, opts, layout), in_axes=(None, 0)))(tiles, cust)
+    return out, tiles, cust, layout
+
+
+def test_visit_frequency_matches_ar_probability(setup):
+    _, params, env = setup
+    _, state = env.reset(jax.random.key(0), params)
+    action = jnp.zeros(U, jnp.int32)
+    visits, probs = [], []
+    for _ in range(8):
+        out = jax.jit(E.simulate_week)(state, action, params)
+        visits.append(np.asarray(out["info"]["visited"]))
+        probs.append(np.asarray(out["visit_probability"]))
+        state = out["state"]
+    v, p = np.array(visits[1:]), np.array(probs[1:])  # week 0 keeps p = 1 (first step of a trajectory)
+    assert visits[0].all() and np.allclose(probs[0], 1.0)
+    z = (v.sum() - p.sum()) / np.sqrt((p * (1 - p)).sum())
+    assert abs(z) < 4, z
+    # recursion p_t = (1 - theta) sigmoid(g0 + g1 V SV + g2 M) + theta p_{t-1}, checked for week 1 by hand
+    sc = params.scenario
+    st0 = env.reset(jax.random.key(0), params)[1]
+    out0 = E.simulate_week(st0, action, params)
+    st1 = out0["state"]
+    s = jax.nn.sigmoid(
+        sc.visit_intercept
+        + sc.visit_slope * jnp.where(st1.visited, st1.store_value, 0.0)
+        + sc.marketing_weight * st1.marketing
+    )
+    expected = (1 - sc.visit_inertia) * s + sc.visit_inertia * st1.visit_probability
+    np.testing.assert_allclose(E.simulate_week(st1, action, params)["visit_probability"], expected, rtol=1e-5)
+
+
+def test_category_purchase_matches_logistic_and_quantity_matches_shifted_poisson(setup):
+    _, params, _ = setup
+    bought, prob, qty, rate = [], [], [], []
+    for week in range(6):
+        out, *_ = _week(params, week)
+        bought.append(np.asarray(out["quantity"]) > 0)
+        prob.append(np.asarray(out["category_probability"]))
+        qty.append(np.asarray(out["quantity"]))
+        rate.append(np.asarray(out["rate"]))
+    b, p = np.concatenate(bought), np.concatenate(prob)
+    z = (b.sum() - p.sum()) / np.sqrt((p * (1 - p)).sum())
+    assert abs(z) < 4, z
+    q, lam = np.concatenate(qty)[b], np.concatenate(rate)[b]
+    assert q.min() >= 1
+    z = ((q - 1).sum() - lam.sum()) / np.sqrt(lam.sum())  # Poisson: variance = mean
+    assert abs(z) < 4, z
+
+
+def test_category_values_and_product_shares_match_mnl(setup):
+    _, params, _ = setup
+    seeds = E.stream_seeds(params.scenario, jnp.asarray(0))
+    tiles = E.week_tiles(params, params.scenario.base_price, seeds)
+    layout = E.layout_for(params.config.category_sizes)
+    cust = jax.tree.map(lambda a: a[0], _customers(params, seeds, 0.0))
+    mu = cm.utilities(tiles, cust, E.model_options(params), jnp.asarray(layout.valid))["mu"]
+    iv = cm.inclusive_values(mu, jnp.asarray(layout.row_to_category))
+    mu_np = np.asarray(mu, np.float64)
+    flat = np.full(params.config.num_products, -np.inf)
+    flat[layout.product[layout.valid]] = mu_np[layout.valid]
+    cat = np.asarray(params.scenario.category)
+    cv_ref = np.array([np.logaddexp.reduce(flat[cat == j]) for j in range(params.config.num_categories)])
+    np.testing.assert_allclose(iv["cv"], cv_ref, rtol=1e-4, atol=1e-3)
+    # product choice in category 5 (145 products, 5 rows): 40,000 inverse-CDF draws vs MNL shares
+    draws = 40_000
+    u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
+    rows, slots = jax.jit(
+        jax.vmap(lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout))
+    )(u)
+    chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
+    members = np.flatnonzero(cat == 5)
+    assert np.isin(chosen, members).all()
+    share = np.exp(flat[members] - flat[members].max())
+    share /= share.sum()
+    counts = np.array([(chosen == i).sum() for i in members])
+    keep = share * draws >= 5
+    expected = share[keep] * draws
+    observed = counts[keep]
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3
+
+
+def test_larger_coupon_never_lowers_purchase_probability(setup):
+    _, params, _ = setup
+    probs = [np.asarray(_week(params, 3, coupon)[0]["category_probability"]) for coupon in (0.0, 0.1, 0.5)]
+    assert np.all(probs[1] >= probs[0] - 1e-7) and np.all(probs[2] >= probs[1] - 1e-7)
+    assert np.mean(probs[2] > probs[0]) > 0.5
+
+
+def test_summaries_match_numpy_recomputation(setup):
+    _, params, env = setup
+    obs, state = env.reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(obs, 0.0)
+    rng = np.random.default_rng(0)
+    step = jax.jit(E.simulate_week)
+    lines, coupons = [], []
+    for _ in range(5):
+        action = jnp.asarray(rng.integers(0, 11, U), jnp.int32)
+        out = step(state, action, params)
+        state = out["state"]
+        lines.append(jax.tree.map(np.asarray, out["lines"]))
+        coupons.append(0.05 * np.asarray(action))
+    q = np.array([ln["quantity"] for ln in lines])  # [T, U, J]
+    bought = q > 0
+    items = q.sum(2)
+    shelf = np.array([ln["shelf_price"] for ln in lines])
+    base = np.array([ln["base_price"] for ln in lines])
+    paid = np.array([ln["paid_price"] for ln in lines])
+    n_lines = bought.sum((0, 2))
+    purchase_weeks = (items > 0).sum(0)
+    avg_qty = np.where(purchase_weeks > 0, items.sum(0) / np.maximum(purchase_weeks, 1), 0)
+    avg_price = np.where(bought, shelf, 0).sum((0, 2)) / np.maximum(n_lines, 1)
+    avg_disc = np.where(bought, 1 - shelf / base, 0).sum((0, 2)) / np.maximum(n_lines, 1)
+    has = n_lines > 0
+    avg_price = np.where(has, avg_price, avg_price[has].mean())
+    avg_disc = np.where(has, avg_disc, avg_disc[has].mean())
+    red = (bought & (paid < shelf)).sum(2)  # [T, U]
+    red_value = (red * np.array(coupons)).sum(0)
+    red_lines = red.sum(0)
+    avg_red = np.where(red_lines > 0, red_value / np.maximum(red_lines, 1), 0)
+    avg_red = np.where(red_lines > 0, avg_red, avg_red[red_lines > 0].mean())
+    ctx = np.asarray(E.context(state, params))
+    np.testing.assert_allclose(ctx[:, 0], items[-1] / params.config.num_products, rtol=1e-6)
+    np.testing.assert_allclose(ctx[:, 4], avg_qty, rtol=1e-5)
+    np.testing.assert_allclose(ctx[:, 5], purchase_weeks / 5, rtol=1e-6)
+    np.testing.assert_allclose(ctx[:, 6], avg_price, rtol=1e-5)
+    np.testing.assert_allclose(ctx[:, 7], avg_red, rtol=1e-5)
+    np.testing.assert_allclose(ctx[:, 8], avg_disc, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out["reward"], (q[-1] * paid[-1]).sum(1), rtol=1e-5)
+
+
+def test_extreme_legal_parameters_stay_finite():
+    cfg = get_config(
+        "benchmark",
+        beta_w_customer=Dist.of("TruncatedNormal", loc=-40.0, scale=5.0, high=0.0),
+        beta_x=Dist.of("LogNormal", loc=2.0, scale=1.5),
+        category_slope=Dist.of("TruncatedNormal", loc=0.0, scale=0.001, low=0.0, high=0.12),
+        coupon_levels=(0.0, 0.999),
+        min_price=0.01,
+    )
+    sc = sample_scenario(jax.random.key(1), cfg, 64)
+    params = E.make_params(sc, cfg, block_size=64)
+    env = E.CouponEnv(params)
+    obs, state = env.reset(jax.random.key(0), params)
+    for a in (0, 1, 1):
+        obs, state, reward, *_, info = env.step_env(
+            jax.random.key(0), state, jnp.full(64, a, jnp.int32), params
+        )
+        chex.assert_tree_all_finite((obs, reward, info["demand"]))
+
+
+def test_step_compiles_once_and_resume_equals_uninterrupted(setup):
+    _, params, env = setup
+    step = jax.jit(chex.assert_max_traces(env.step, n=1))
+    obs, state = env.reset(jax.random.key(0), params)
+    rewards = []
+    for w in range(4):
+        obs, state, r, *_ = step(jax.random.key(w), state, jnp.full(U, w % 11, jnp.int32), params)
+        rewards.append(np.asarray(r))
+    # resume: a state saved after 2 weeks and restored reproduces weeks 3 and 4 exactly
+    _, s2 = env.reset(jax.random.key(0), params)
+    for w in range(2):
+        _, s2, *_ = step(jax.random.key(w), s2, jnp.full(U, w % 11, jnp.int32), params)
+    restored = jax.tree.map(
+        lambda x: (
+            jnp.asarray(np.asarray(x)) if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+        ),
+        s2,
+    )
+    for w in range(2, 4):
+        _, restored, r, *_ = step(jax.random.key(w), restored, jnp.full(U, w % 11, jnp.int32), params)
+        np.testing.assert_array_equal(np.asarray(r), rewards[w])
+
+
+def test_bad_env_arguments(setup):
+    cfg, params, _ = setup
+    with pytest.raises(ValueError, match="block_size"):
+        E.make_params(params.scenario, cfg, block_size=100)
+    with pytest.raises(ValueError, match="discount_factor"):
+        E.make_params(params.scenario, cfg, discount_factor=1.5)
+    with pytest.raises(ValueError, match="products"):
+        E.make_params(params.scenario, get_config("benchmark", category_sizes=(10, 10)))
+
+
+def test_sharded_customer_axis_gives_identical_results():
+    """Customers sharded over 4 forced CPU devices: the same rewards and context as one device."""
+    code = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        from jaxretail.envs.coupon import get_config, sample_scenario
+        from jaxretail.envs.coupon import env as E  # noqa: N812
+        cfg = get_config("benchmark"); U = 256
+        params = E.make_params(sample_scenario(jax.random.key(0), cfg, U), cfg, block_size=64)
+        env = E.CouponEnv(params)
+        step = jax.jit(env.step_env)
+        def run(shard):
+            obs, st = env.reset(jax.random.key(0), params)
+            action = jnp.arange(U, dtype=jnp.int32) % 11
+            if shard:
+                mesh = jax.make_mesh((4,), ("customers",), axis_types=(jax.sharding.AxisType.Auto,))
+                sharding = NamedSharding(mesh, P("customers"))
+                put = lambda x: jax.device_put(x, sharding) if x.ndim and x.shape[0] == U else x
+                st = jax.tree.map(put, st); action = put(action)
+            out = []
+            for w in range(3):
+                obs, st, r, *_ = step(jax.random.key(w), st, action, params)
+                out.append(np.asarray(r))
+            return np.stack(out), np.asarray(obs)
+        a, b = run(False), run(True)
+        assert len(jax.devices()) == 4
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-6)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-6)
+        print("OK", a[0].sum())
+        """
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.startswith("OK")
