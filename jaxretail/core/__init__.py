@@ -10,6 +10,7 @@ from jaxretail.core.rollout import (
     episode_stream,
     record_reward,
     rollout,
+    scan_steps,
 )
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "make_gymnasium_vector_env",
     "record_reward",
     "rollout",
+    "scan_steps",
     "spaces",
 ]

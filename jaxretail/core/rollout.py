@@ -120,3 +120,36 @@ def rollout(
 
     (obs, state), records = jax.lax.scan(body, (obs, state), jnp.arange(num_steps, dtype=jnp.int32))
     return obs, state, records
+
+
+def scan_steps(
+    env: Environment,
+    policy: Policy,
+    key: jax.Array,
+    params: Any,
+    obs: jax.Array,
+    state: Any,
+    num_steps: int,
+    *,
+    record: Callable[[Transition], Any] = record_reward,
+) -> tuple[jax.Array, Any, Any]:
+    """Continue ONE environment from ``(obs, state)`` for ``num_steps`` steps (no reset, no vmap).
+
+    For population environments whose state already holds every customer (the coupon env), and for
+    resuming a saved simulation. The policy sees ``fold_in(key, t)`` at step ``t``.
+
+    Returns:
+      ``(obs, state, records)``, leaves of ``records`` shaped ``[T, ...]``.
+    """
+
+    def body(carry, t):
+        obs, state = carry
+        key_t = jax.random.fold_in(key, t)
+        action = policy(jax.random.fold_in(key_t, 0), obs, state, params)
+        next_obs, state, reward, terminated, truncated, info = env.step_env(
+            jax.random.fold_in(key_t, 1), state, action, params
+        )
+        return (next_obs, state), record(Transition(obs, action, reward, terminated, truncated, info))
+
+    (obs, state), records = jax.lax.scan(body, (obs, state), jnp.arange(num_steps, dtype=jnp.int32))
+    return obs, state, records

@@ -118,6 +118,11 @@ def make_params(
         raise ValueError(
             f"block_size must be a positive multiple of {_SUB_BLOCK}, got block_size={block_size!r}"
         )
+    if config.num_categories > 32:
+        raise ValueError(
+            "the coupon env reports bought categories as a 32-bit mask; "
+            f"num_categories={config.num_categories} > 32 is not supported yet"
+        )
     if not 0.0 <= discount_factor <= 1.0:
         raise ValueError(f"discount_factor must be in [0, 1], got discount_factor={discount_factor!r}")
     return CouponParams(
@@ -285,7 +290,8 @@ class CouponEnv(Environment[CouponState, CouponParams]):
     * reward: ``[U]`` revenue after coupons;
     * info (``[U]`` each): ``revenue``, ``demand`` (items), ``visited``, ``categories`` (distinct
       categories bought), ``coupon`` (offered fraction), ``redeemed`` (a coupon line was bought),
-      ``redeemed_lines`` and ``discount`` (the explicit discount factor);
+      ``redeemed_lines``, ``category_mask`` (uint32, bit j set if category j was bought; J <= 32)
+      and ``discount`` (the explicit discount factor);
     * never terminates: ``terminated = truncated = False``; the protocol decides the horizon.
     """
 
@@ -459,6 +465,13 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         "coupon": coupon,
         "redeemed": redeemed_lines > 0,
         "redeemed_lines": redeemed_lines,
+        "category_mask": jnp.sum(
+            jnp.where(
+                bought, jnp.left_shift(jnp.uint32(1), jnp.arange(n_j, dtype=jnp.uint32)), jnp.uint32(0)
+            ),
+            axis=1,
+            dtype=jnp.uint32,
+        ),
         "discount": jnp.full((n_u,), params.discount_factor),
     }
     return {

@@ -1,0 +1,206 @@
+"""Coupon sweep: every static coupon level and the random policy on the 50 + 20 week protocol.
+
+For each simulation (a fresh scenario of ``--customers`` customers; base prices shared), the population
+is simulated for ``--train-weeks`` weeks under uniformly random coupons (the logging period of the
+published benchmark), then the saved state is resumed for ``--eval-weeks`` weeks under each policy.
+All policies see the same customers (common random numbers). Writes ``sweep.csv``, ``sweep.json``,
+``sweep.md`` and ``sweep.png`` (accumulated revenue per customer and retention against coupon level,
+95% intervals over simulations, overall and per price-sensitivity segment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from jaxretail.core.rollout import scan_steps
+from jaxretail.envs.coupon import get_config, sample_scenario
+from jaxretail.envs.coupon.env import CouponEnv, make_params
+from jaxretail.envs.coupon.policies import random_coupon_policy
+from jaxretail.evaluation.coupon_metrics import (
+    METRICS,
+    aggregate,
+    customer_metrics,
+    mean_price_coefficient,
+    record_coupon_week,
+    summarize,
+)
+from jaxretail.utils.atomic import atomic_path, atomic_write_text
+
+RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
+
+
+def level_policy(key, obs, state, params, level):
+    """Static level ``level`` for everyone, or uniformly random levels when ``level == -1``."""
+    static = jnp.full((obs.shape[0],), jnp.maximum(level, 0), jnp.int32)
+    return jnp.where(level < 0, random_coupon_policy(key, obs, state, params), static)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
+    ap.add_argument("--customers", type=int, default=1000, help="customers per simulation")
+    ap.add_argument("--simulations", type=int, default=5)
+    ap.add_argument("--train-weeks", type=int, default=50)
+    ap.add_argument("--eval-weeks", type=int, default=20)
+    ap.add_argument("--base-prices", default="paper", choices=("paper", "draw"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--block-size", type=int, default=512)
+    ap.add_argument("--out", default="results/coupon_sweep")
+    return ap
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    for name in ("customers", "simulations", "train_weeks", "eval_weeks"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    cfg = get_config(args.config)
+    levels = list(range(len(cfg.coupon_levels)))
+    codes = [RANDOM, *levels]
+    env = CouponEnv()
+
+    @jax.jit
+    def collect(params, key):
+        obs, state = env.reset(key, params)
+        policy = lambda k, o, s, p: random_coupon_policy(k, o, s, p)
+        return scan_steps(
+            env, policy, key, params, obs, state, args.train_weeks, record=lambda tr: tr.reward
+        )[:2]
+
+    @jax.jit
+    def evaluate(params, obs, state, key, level):
+        policy = lambda k, o, s, p: level_policy(k, o, s, p, level)
+        _, _, rec = scan_steps(
+            env, policy, key, params, obs, state, args.eval_weeks, record=record_coupon_week
+        )
+        return customer_metrics(rec)
+
+    per_customer = {c: [] for c in codes}  # code -> list over simulations of per-customer dicts
+    coefficients = []
+    root = jax.random.key(args.seed)
+    start = time.perf_counter()
+    bar = tqdm(range(args.simulations), desc="simulations", unit="sim")
+    for sim in bar:
+        scenario = sample_scenario(
+            jax.random.fold_in(root, sim), cfg, args.customers, base_prices=args.base_prices
+        )
+        params = make_params(scenario, cfg, block_size=args.block_size)
+        obs, state = collect(params, jax.random.fold_in(root, 10_000 + sim))
+        eval_key = jax.random.fold_in(root, 20_000 + sim)
+        for code in codes:
+            metrics = evaluate(params, obs, state, eval_key, jnp.asarray(code, jnp.int32))
+            per_customer[code].append(jax.tree.map(np.asarray, metrics))
+        coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))
+        bar.set_postfix(elapsed=f"{time.perf_counter() - start:.0f}s")
+    median = float(np.median(np.concatenate(coefficients)))
+    segments = {
+        "all": [None] * args.simulations,
+        "price_sensitive": [c <= median for c in coefficients],  # more negative coefficient
+        "price_insensitive": [c > median for c in coefficients],
+    }
+    rows = []
+    for seg, selects in segments.items():
+        random_sims = [aggregate(per_customer[RANDOM][s], selects[s]) for s in range(args.simulations)]
+        for code in codes:
+            sims = [aggregate(per_customer[code][s], selects[s]) for s in range(args.simulations)]
+            name = "random" if code == RANDOM else f"coupon_{round(100 * cfg.coupon_levels[code])}%"
+            rows.append(
+                {
+                    "segment": seg,
+                    "policy": name,
+                    "level": code,
+                    "coupon": None if code == RANDOM else cfg.coupon_levels[code],
+                    **{k: float(v) for k, v in summarize(sims, random_sims).items()},
+                }
+            )
+    seconds = time.perf_counter() - start
+    print(
+        f"{args.simulations} simulations x {args.customers} customers x "
+        f"({args.train_weeks} + {len(codes)} x {args.eval_weeks}) weeks in {seconds:.1f} s"
+    )
+    print_table([r for r in rows if r["segment"] == "all"])
+    write_outputs(Path(args.out), rows, args, cfg, seconds)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(
+        f"{'policy':12s} {'revenue/random':>16s} {'retention':>16s} {'penetration/rnd':>16s} {'offered':>8s}"
+    )
+    for r in rows:
+        print(
+            f"{r['policy']:12s} {r['revenue_vs_random']:8.3f} +- {r['revenue_vs_random_se']:.3f} "
+            f"{r['retention']:8.3f} +- {r['retention_se']:.3f} "
+            f"{r['category_penetration_vs_random']:8.3f} +- {r['category_penetration_vs_random_se']:.3f} "
+            f"{r['offered_discount']:8.3f}"
+        )
+
+
+def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "sweep.csv", buf.getvalue())
+    meta = {
+        "config": vars(args),
+        "scenario": cfg.name,
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "device": str(jax.devices()[0]),
+        "seconds": seconds,
+    }
+    atomic_write_text(out / "sweep.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    head = "| segment | policy | " + " | ".join(f"{m} / random" for m in METRICS) + " |"
+    lines = [head, "|" + "---|" * (2 + len(METRICS))]
+    for r in rows:
+        cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
+        lines.append(f"| {r['segment']} | {r['policy']} | {cells} |")
+    atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
+    plot_sweep(rows, args.customers, out / "sweep.png")
+    print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
+
+
+def plot_sweep(rows: list[dict], customers: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = (("revenue", "accumulated revenue per customer", customers / 2), ("retention", "retention", 1.0))
+    for ax, (metric, label, scale) in zip(axes, panels, strict=True):
+        for seg, color in (("all", "C0"), ("price_sensitive", "C3"), ("price_insensitive", "C2")):
+            static = [r for r in rows if r["segment"] == seg and r["level"] >= 0]
+            x = [100 * r["coupon"] for r in static]
+            div = customers if seg == "all" else scale
+            y = np.array([r[metric] for r in static]) / (div if metric == "revenue" else 1)
+            e = 1.96 * np.array([r[f"{metric}_se"] for r in static]) / (div if metric == "revenue" else 1)
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=color, label=seg.replace("_", " "))
+            rnd = next(r for r in rows if r["segment"] == seg and r["level"] < 0)
+            ax.axhline(rnd[metric] / (div if metric == "revenue" else 1), color=color, ls="--", lw=1)
+        ax.set(xlabel="coupon level (%)", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="segment (dashed: random policy)", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
