@@ -26,7 +26,7 @@ from tqdm import tqdm
 from jaxretail.core.rollout import scan_steps
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, make_params
-from jaxretail.envs.coupon.policies import random_coupon_policy
+from jaxretail.envs.coupon.policies import action_shape, random_coupon_policy
 from jaxretail.evaluation.coupon_metrics import (
     METRICS,
     aggregate,
@@ -42,7 +42,7 @@ RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static
 
 def level_policy(key, obs, state, params, level):
     """Static level ``level`` for everyone, or uniformly random levels when ``level == -1``."""
-    static = jnp.full((obs.shape[0],), jnp.maximum(level, 0), jnp.int32)
+    static = jnp.full(action_shape(obs, params), jnp.maximum(level, 0), jnp.int32)
     return jnp.where(level < 0, random_coupon_policy(key, obs, state, params), static)
 
 

@@ -41,6 +41,7 @@ class WeekTiles:
     category_intercept: jax.Array  # [J]
     category_slope: jax.Array  # [J]
     category_consts: jax.Array  # [2, J] uint32 constants for category-purchase and choice uniforms
+    row_category: jax.Array  # [rows] int32 category of each tile row
 
 
 @struct.dataclass
@@ -50,7 +51,7 @@ class CustomerWeek:
     customer_hashes: jax.Array  # [len(STREAMS)] uint32 hash of (stream seed, customer[, week])
     category_hashes: jax.Array  # [2] uint32 hash of (stream seed, customer, week)
     beta_w_customer: jax.Array  # [] beta^w_u
-    coupon: jax.Array  # [] coupon fraction c_u in [0, 1)
+    coupon: jax.Array  # [J] coupon fraction per category in [0, 1) (store-wide: the same in every category)
     redeemed: jax.Array  # [] 0/1, coupon redemption R_u this week
     poisson_key: jax.Array  # [] PRNG key for the quantity draws
 
@@ -92,8 +93,8 @@ def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: ja
         s = normal(4)
         x = jnp.sqrt(1.0 + s * s) * normal(5)
     eps = -opts.noise_scale * jnp.log(-jnp.log(_stream_uniform(h, k, 6)))
-    paid_factor = 1.0 - cust.coupon * cust.redeemed
-    log_final_price = week.log_price + jnp.log(paid_factor)
+    paid_factor = 1.0 - cust.coupon * cust.redeemed  # [J]
+    log_final_price = week.log_price + jnp.log(paid_factor)[week.row_category][:, None]
     price_coef = opts.price_scale * cust.beta_w_customer * week.beta_w_product
     mu = beta_x * x + beta_z * week.brand + price_coef * log_final_price + eps
     if opts.utility_cap is not None:
@@ -182,7 +183,7 @@ def purchase_given_utilities(
     rate = jnp.minimum(jnp.exp(week.quantity_intercept[row, slot] + q_slope * mu_line), opts.max_poisson_rate)
     quantity = jnp.where(bought, 1 + jax.random.poisson(cust.poisson_key, rate), 0)
     shelf = week.price[row, slot]
-    paid_factor = 1.0 - cust.coupon * cust.redeemed
+    paid_factor = 1.0 - cust.coupon * cust.redeemed  # [J]; line j is in category j
     return {
         "quantity": quantity.astype(jnp.int32),  # [J] items per category line (0: not bought)
         "product": jnp.where(bought, product, -1),  # [J]

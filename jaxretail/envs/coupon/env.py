@@ -72,7 +72,7 @@ class CouponState(EnvState):
     visited: jax.Array  # [U] bool, realized visit last week (True after reset)
     store_value: jax.Array  # [U] SV of last week (visitors), 0 otherwise
     previous_items: jax.Array  # [U] items bought last week
-    previous_coupon: jax.Array  # [U] coupon fraction applied last week
+    previous_coupon: jax.Array  # [U, J] coupon fraction per category applied last week
     observed_feature: jax.Array  # [U] mean over products of the coming week's X
     summaries: Summaries
     first_step: jax.Array  # [] bool, True until the first step of this trajectory
@@ -90,6 +90,10 @@ class CouponParams(EnvParams):
     next_week_price_quirk: bool = struct.field(pytree_node=False, default=False)
     utility_cap: float | None = struct.field(pytree_node=False, default=None)
     discount_factor: float = struct.field(pytree_node=False, default=1.0)
+    coupon_scope: str = struct.field(pytree_node=False, default="store")  # "store" [U] | "category" [U, J]
+
+
+COUPON_SCOPES = ("store", "category")
 
 
 def make_params(
@@ -101,6 +105,7 @@ def make_params(
     next_week_price_quirk: bool = False,
     utility_cap: float | None = None,
     discount_factor: float = 1.0,
+    coupon_scope: str = "store",
 ) -> CouponParams:
     """Validated :class:`CouponParams` (errors name the field, the value and the rule)."""
     validate(config)
@@ -118,6 +123,8 @@ def make_params(
         raise ValueError(
             f"block_size must be a positive multiple of {_SUB_BLOCK}, got block_size={block_size!r}"
         )
+    if coupon_scope not in COUPON_SCOPES:
+        raise ValueError(f"coupon_scope must be one of {COUPON_SCOPES}, got coupon_scope={coupon_scope!r}")
     if config.num_categories > 32:
         raise ValueError(
             "the coupon env reports bought categories as a 32-bit mask; "
@@ -134,6 +141,7 @@ def make_params(
         next_week_price_quirk=bool(next_week_price_quirk),
         utility_cap=utility_cap,
         discount_factor=float(discount_factor),
+        coupon_scope=coupon_scope,
     )
 
 
@@ -190,6 +198,7 @@ def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
         category_intercept=sc.category_intercept,
         category_slope=sc.category_slope,
         category_consts=jax.vmap(lambda s: hash_bits(s, j))(seeds["weekly"][12:14]),
+        row_category=jnp.asarray(layout.row_category),
     )
 
 
@@ -219,7 +228,8 @@ def marketing_feature(params: CouponParams, seeds, discount: jax.Array, coupon: 
     total_discount = jnp.sum(discount)
     if mode == "discount":
         return jnp.full((params.num_customers,), total_discount)
-    return total_discount + coupon * params.config.num_products  # discount_coupon, previous week's coupon
+    # discount_coupon: kappa_u = sum_j c_uj |j| with last week's coupons (c I for a store-wide coupon)
+    return total_discount + coupon @ jnp.asarray(params.config.category_sizes, coupon.dtype)
 
 
 def mean_observed_feature(params: CouponParams, seeds) -> jax.Array:
@@ -285,7 +295,8 @@ def context(state: CouponState, params: CouponParams) -> jax.Array:
 class CouponEnv(Environment[CouponState, CouponParams]):
     """RetailSynth coupon targeting over a population. Build params with :func:`make_params`.
 
-    * action: ``[U]`` int32 coupon level index (``config.coupon_levels``, default 0 %, 5 %, ..., 50 %);
+    * action: ``[U]`` int32 coupon level index (``config.coupon_levels``, default 0 %, 5 %, ..., 50 %),
+      or ``[U, J]`` (one level per category) with ``coupon_scope="category"``;
     * observation: ``[U, 9]`` context (:data:`CONTEXT_FEATURES`), zeros after reset;
     * reward: ``[U]`` revenue after coupons;
     * info (``[U]`` each): ``revenue``, ``demand`` (items), ``visited``, ``categories`` (distinct
@@ -305,7 +316,10 @@ class CouponEnv(Environment[CouponState, CouponParams]):
         return self._default
 
     def action_space(self, params: CouponParams) -> spaces.Box:
-        return spaces.Box(0, len(params.config.coupon_levels) - 1, (params.num_customers,), jnp.int32)
+        shape = (params.num_customers,) + (
+            (params.config.num_categories,) if params.coupon_scope == "category" else ()
+        )
+        return spaces.Box(0, len(params.config.coupon_levels) - 1, shape, jnp.int32)
 
     def observation_space(self, params: CouponParams) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (params.num_customers, len(CONTEXT_FEATURES)))
@@ -315,8 +329,9 @@ class CouponEnv(Environment[CouponState, CouponParams]):
         del key
         n_u, n_i = params.num_customers, params.config.num_products
         zeros = jnp.zeros((n_u,))
+        no_coupon = jnp.zeros((n_u, params.config.num_categories))
         shelf, price, discount, marketing, obs_x = _draw_next_week(
-            params, ShelfState(discounted=jnp.zeros((n_i,), bool)), jnp.asarray(0, jnp.int32), zeros
+            params, ShelfState(discounted=jnp.zeros((n_i,), bool)), jnp.asarray(0, jnp.int32), no_coupon
         )
         state = CouponState(
             t=jnp.asarray(0, jnp.int32),
@@ -328,7 +343,7 @@ class CouponEnv(Environment[CouponState, CouponParams]):
             visited=jnp.ones((n_u,), bool),
             store_value=zeros,
             previous_items=zeros,
-            previous_coupon=zeros,
+            previous_coupon=no_coupon,
             observed_feature=obs_x,
             summaries=Summaries(jnp.zeros((), jnp.float32), *([zeros] * 7)),
             first_step=jnp.asarray(True),
@@ -351,7 +366,8 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     week = state.t
     seeds = stream_seeds(sc, week)
     ids = jnp.arange(n_u, dtype=jnp.uint32)
-    coupon = jnp.asarray(cfg.coupon_levels, jnp.float32)[action]
+    coupon = jnp.asarray(cfg.coupon_levels, jnp.float32)[action]  # [U] or [U, J]
+    coupon = jnp.broadcast_to(coupon[:, None] if coupon.ndim == 1 else coupon, (n_u, n_j))  # [U, J]
     redeemed = (_uniform(seeds, _REDEEM, ids) < sc.redemption_rate).astype(jnp.float32)
     # stage 1: visit, from last week's state only
     p_visit = cm.visit_probability(
@@ -424,6 +440,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     # running summaries (features 3 and 5 use the price paid this week unless the quirk is on)
     next_week = week + 1
     shelf, price, discount, marketing, obs_x = _draw_next_week(params, state.shelf, next_week, coupon)
+    offered = jnp.mean(coupon, axis=1)  # [U] mean offered coupon over categories
     if params.next_week_price_quirk:
         prod = jnp.where(bought, lines["product"], 0)
         line_shelf = price[prod]
@@ -440,7 +457,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         line_price=s.line_price + jnp.sum(jnp.where(bought, line_shelf, 0.0), axis=1),
         line_discount=s.line_discount + jnp.sum(jnp.where(bought, line_disc, 0.0), axis=1),
         redeemed_lines=s.redeemed_lines + redeemed_lines,
-        redeemed_value=s.redeemed_value + redeemed_lines * coupon,
+        redeemed_value=s.redeemed_value + jnp.sum(jnp.where(coupon_line, coupon, 0.0), axis=1),
     )
     new_state = CouponState(
         t=next_week,
@@ -462,7 +479,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         "demand": demand,
         "visited": visited,
         "categories": n_lines,
-        "coupon": coupon,
+        "coupon": offered,
         "redeemed": redeemed_lines > 0,
         "redeemed_lines": redeemed_lines,
         "category_mask": jnp.sum(

@@ -1,6 +1,7 @@
 """Baseline coupon policies: fixed level for everyone, and uniformly random levels per customer.
 
-A coupon policy acts on the whole population: ``policy(key, obs [U, 9], state, params) -> [U] int32``.
+A coupon policy acts on the whole population: ``policy(key, obs [U, 9], state, params) -> [U] int32``
+(``[U, J]`` with ``coupon_scope="category"``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def static_coupon_policy(level: int) -> Callable:
         n_levels = len(params.config.coupon_levels)
         if not 0 <= level < n_levels:
             raise ValueError(f"coupon level must be in [0, {n_levels}), got level={level}")
-        return jnp.full((obs.shape[0],), level, jnp.int32)
+        return jnp.full(action_shape(obs, params), level, jnp.int32)
 
     return policy
 
@@ -27,4 +28,9 @@ def static_coupon_policy(level: int) -> Callable:
 def random_coupon_policy(key, obs, state, params) -> jax.Array:
     """Each customer gets a uniformly random level, independently every week."""
     del state
-    return jax.random.randint(key, (obs.shape[0],), 0, len(params.config.coupon_levels), jnp.int32)
+    return jax.random.randint(key, action_shape(obs, params), 0, len(params.config.coupon_levels), jnp.int32)
+
+
+def action_shape(obs, params) -> tuple[int, ...]:
+    """``(U,)`` for store-wide coupons, ``(U, J)`` for per-category coupons."""
+    return (obs.shape[0],) + ((params.config.num_categories,) if params.coupon_scope == "category" else ())

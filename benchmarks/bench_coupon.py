@@ -1,0 +1,137 @@
+"""Coupon environment throughput: customer-weeks per second, JAX scan against vectorized NumPy.
+
+For each population size U (2,514 products, benchmark configuration), one jitted ``lax.scan`` runs
+``--weeks`` weeks of the environment under uniformly random coupons; the NumPy reference
+(``numpy_coupon.py``) runs ``--numpy-weeks`` weeks of the same weekly work. Each size runs in its own
+subprocess so its peak memory (max RSS) is its own. Prints customer-weeks/s, microseconds per
+customer-week, the ratio JAX / NumPy and peak memory, and writes JSON to ``--out``.
+
+    python benchmarks/bench_coupon.py                                  # U = 1,000 and 10,000, 70 weeks
+    python benchmarks/bench_coupon.py --sizes 100000 --weeks 10 --numpy-weeks 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(kind: str, customers: int, weeks: int, block: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxretail.core.rollout import scan_steps
+    from jaxretail.envs.coupon import get_config, sample_scenario
+    from jaxretail.envs.coupon.env import CouponEnv, make_params
+    from jaxretail.envs.coupon.policies import random_coupon_policy
+
+    cfg = get_config("benchmark")
+    scenario = sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper")
+    out = {"kind": kind, "customers": customers, "weeks": weeks}
+    if kind == "jax":
+        params = make_params(scenario, cfg, block_size=block)
+        env = CouponEnv(params)
+
+        def run(key):
+            obs, state = env.reset(key, params)
+            _, _, rewards = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks)
+            return rewards.sum()
+
+        start = time.perf_counter()
+        compiled = jax.jit(run).lower(jax.random.key(0)).compile()
+        out["compile_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        out["revenue"] = float(compiled(jax.random.key(1)).block_until_ready())
+        out["seconds"] = time.perf_counter() - start
+    else:
+        sys.path.insert(0, str(HERE))
+        from numpy_coupon import NumpyCouponWeek
+
+        ref = NumpyCouponWeek(scenario, cfg)
+        rng = np.random.default_rng(1)
+        price = np.asarray(scenario.base_price, np.float64)
+        start = time.perf_counter()
+        total = 0.0
+        for _ in range(weeks):
+            total += ref.week(0.05 * rng.integers(0, 11, customers), price).sum()
+        out["seconds"] = time.perf_counter() - start
+        out["revenue"] = float(total)
+    del jnp
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    out["customer_weeks_per_s"] = customers * weeks / out["seconds"]
+    out["us_per_customer_week"] = 1e6 / out["customer_weeks_per_s"]
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--weeks", type=int, default=70)
+    ap.add_argument("--numpy-weeks", type=int, default=5, help="weeks timed for the (slower) NumPy reference")
+    ap.add_argument("--block-size", type=int, default=512)
+    ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--single", nargs=2, help=argparse.SUPPRESS)  # internal: run one measurement
+    args = ap.parse_args(argv)
+    if args.single:
+        kind, customers = args.single[0], int(args.single[1])
+        weeks = args.weeks if kind == "jax" else args.numpy_weeks
+        print(json.dumps(measure(kind, customers, weeks, args.block_size)))
+        return
+    rows = []
+    print(
+        f"{'impl':6s} {'U':>7s} {'weeks':>5s} {'cust-weeks/s':>13s} {'us/cust-week':>12s} {'x NumPy':>8s} "
+        f"{'peak GiB':>8s} {'compile s':>9s}",
+        flush=True,
+    )
+    for customers in [int(s) for s in args.sizes.split(",")]:
+        res = {}
+        for kind in ("numpy", "jax"):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--single",
+                kind,
+                str(customers),
+                "--weeks",
+                str(args.weeks),
+                "--numpy-weeks",
+                str(args.numpy_weeks),
+                "--block-size",
+                str(args.block_size),
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            res[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        for kind in ("numpy", "jax"):
+            r = res[kind]
+            r["ratio_vs_numpy"] = r["customer_weeks_per_s"] / res["numpy"]["customer_weeks_per_s"]
+            rows.append(r)
+            print(
+                f"{kind:6s} {customers:7d} {r['weeks']:5d} {r['customer_weeks_per_s']:13.3e} "
+                f"{r['us_per_customer_week']:12.2f} {r['ratio_vs_numpy']:8.2f} {r['peak_rss_gib']:8.2f} "
+                f"{r.get('compile_s', float('nan')):9.2f}",
+                flush=True,
+            )
+    sys.path.insert(0, str(HERE.parent))
+    from jaxretail.utils.atomic import atomic_write_text
+
+    meta = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    atomic_write_text(Path(args.out) / "coupon.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.out}/coupon.json")
+
+
+if __name__ == "__main__":
+    main()
