@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxretail.evaluation.coupon_metrics import aggregate, customer_metrics, summarize
+from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, customer_metrics, summarize
 from jaxretail.evaluation.coupon_sweep import main
 
 
@@ -33,32 +33,7 @@ def test_customer_metrics_on_hand_built_records():
 
 
 def test_summarize_normalises_by_random_per_simulation():
-    sims = [
-        {
-            m: 2.0
-            for m in (
-                "revenue",
-                "demand",
-                "retention",
-                "category_penetration",
-                "category_penetration_as_coded",
-                "offered_discount",
-                "redeemed_discount",
-            )
-        },
-        {
-            m: 3.0
-            for m in (
-                "revenue",
-                "demand",
-                "retention",
-                "category_penetration",
-                "category_penetration_as_coded",
-                "offered_discount",
-                "redeemed_discount",
-            )
-        },
-    ]
+    sims = [{m: 2.0 for m in METRICS}, {m: 3.0 for m in METRICS}]
     rnd = [{k: 1.0 for k in sims[0]}, {k: 2.0 for k in sims[0]}]
     out = summarize(sims, rnd)
     assert out["revenue"] == 2.5 and out["revenue_vs_random"] == pytest.approx(1.75)

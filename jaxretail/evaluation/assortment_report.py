@@ -9,10 +9,6 @@ Prints mean +- standard error of the undiscounted episode revenue, and writes ``
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import platform
 import time
 from pathlib import Path
 
@@ -28,6 +24,7 @@ from jaxretail.envs.assortment import (
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
 from jaxretail.evaluation.plots import plot_cumulative_reward
 from jaxretail.evaluation.stats import mean_se
+from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
 
 POLICIES = ("expert", "greedy", "random")
@@ -119,18 +116,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def write_outputs(out: Path, rows: list[dict], curves: dict, args: argparse.Namespace) -> None:
     """Atomically write CSV, JSON (with run metadata), Markdown and the cumulative-revenue plot."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "results.csv", buf.getvalue())
-    meta = {
-        "config": vars(args),
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-        "device": str(jax.devices()[0]),
-    }
-    atomic_write_text(out / "results.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    write_rows(out, "results", rows, run_metadata(config=vars(args)))
     lines = ["| split | policy | mean revenue | s.e. | episodes |", "|---|---|---|---|---|"]
     lines += [
         f"| {r['split']} ({r['seeds']}) | {r['policy']} | {r['mean_revenue']:.2f} | "

@@ -11,10 +11,6 @@ All policies see the same customers (common random numbers). Writes ``sweep.csv`
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +31,7 @@ from jaxretail.evaluation.coupon_metrics import (
     record_coupon_week,
     summarize,
 )
+from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_path, atomic_write_text
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
@@ -147,20 +144,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "sweep.csv", buf.getvalue())
-    meta = {
-        "config": vars(args),
-        "scenario": cfg.name,
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-        "device": str(jax.devices()[0]),
-        "seconds": seconds,
-    }
-    atomic_write_text(out / "sweep.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    write_rows(out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds))
     head = "| segment | policy | " + " | ".join(f"{m} / random" for m in METRICS) + " |"
     lines = [head, "|" + "---|" * (2 + len(METRICS))]
     for r in rows:
