@@ -43,11 +43,13 @@ def _customers(params, seeds, coupon, redeemed=None):
         ),
         redeemed=jnp.ones(ids.shape) if redeemed is None else redeemed,
         poisson_key=jax.vmap(jax.random.key)(ids),
+        x_chi2=E.observed_feature_totals(params, seeds["week"], seeds)[0],
+        x_total=E.observed_feature_totals(params, seeds["week"], seeds)[1],
     )
 
 
 def _week(params, week, coupon=0.0):
-    seeds = E.stream_seeds(params.scenario, jnp.asarray(week))
+    seeds = {**E.stream_seeds(params.scenario, jnp.asarray(week)), "week": jnp.asarray(week)}
     tiles = E.week_tiles(params, params.scenario.base_price, seeds)
     layout = E.layout_for(params.config.category_sizes)
     cust = _customers(params, seeds, coupon)
@@ -104,7 +106,7 @@ def test_category_purchase_matches_logistic_and_quantity_matches_shifted_poisson
 
 def test_category_values_and_product_shares_match_mnl(setup):
     _, params, _ = setup
-    seeds = E.stream_seeds(params.scenario, jnp.asarray(0))
+    seeds = {**E.stream_seeds(params.scenario, jnp.asarray(0)), "week": jnp.asarray(0)}
     tiles = E.week_tiles(params, params.scenario.base_price, seeds)
     layout = E.layout_for(params.config.category_sizes)
     cust = jax.tree.map(lambda a: a[0], _customers(params, seeds, 0.0))
@@ -290,7 +292,7 @@ def test_category_coupons_generalise_store_wide_coupons(setup):
     np.testing.assert_allclose(out_s["reward"], out_c["reward"], rtol=1e-5)
     np.testing.assert_allclose(out_s["obs"], out_c["obs"], rtol=1e-5, atol=1e-6)
     # coupon only on category 5: compare category purchase probabilities of visitors
-    seeds = E.stream_seeds(params.scenario, jnp.asarray(0))
+    seeds = {**E.stream_seeds(params.scenario, jnp.asarray(0)), "week": jnp.asarray(0)}
     tiles = E.week_tiles(params, params.scenario.base_price, seeds)
     layout = E.layout_for(cfg.category_sizes)
     opts = E.model_options(params)
@@ -300,3 +302,24 @@ def test_category_coupons_generalise_store_wide_coupons(setup):
     p0, p1 = np.asarray(run(base.replace(coupon=jnp.zeros((U, J))))), np.asarray(run(one))
     assert np.all(p1[:, 5] > p0[:, 5])
     np.testing.assert_allclose(np.delete(p1, 5, axis=1), np.delete(p0, 5, axis=1), rtol=1e-6)
+
+
+def test_observed_feature_law_and_consistency_with_context(setup):
+    """X = m + s z (m, z ~ N(0,1), s ~ HalfNormal): variance 2, kurtosis 4.5, E|s| = sqrt(2/pi); the
+    context's mean observed feature is exactly the mean of the X that enters the utilities."""
+    cfg, params, _ = setup
+    layout = E.layout_for(cfg.category_sizes)
+    valid = jnp.asarray(layout.valid)
+    week = jnp.asarray(2)
+    seeds = E.stream_seeds(params.scenario, week)
+    chi2, total = E.observed_feature_totals(params, week, seeds)
+    g = jax.random.normal(jax.random.key(0), (U,) + valid.shape)
+    z0 = jax.random.normal(jax.random.key(1), (U,) + valid.shape)
+    x = jax.vmap(cm.observed_feature, in_axes=(0, 0, 0, 0, None))(g, z0, chi2, total, valid)
+    xs = np.asarray(x)[:, layout.valid]
+    np.testing.assert_allclose(xs.mean(1), np.asarray(total) / cfg.num_products, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(xs.mean(1), E.mean_observed_feature(params, seeds, week), rtol=1e-4, atol=1e-6)
+    flat = xs.ravel()
+    assert abs(flat.mean()) < 0.01 and flat.var() == pytest.approx(2.0, rel=0.02)
+    assert stats.kurtosis(flat, fisher=False) == pytest.approx(4.5, rel=0.05)
+    assert np.asarray(chi2).mean() == pytest.approx(cfg.num_products, rel=0.01)

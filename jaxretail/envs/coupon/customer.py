@@ -54,6 +54,8 @@ class CustomerWeek:
     coupon: jax.Array  # [J] coupon fraction per category in [0, 1) (store-wide: the same in every category)
     redeemed: jax.Array  # [] 0/1, coupon redemption R_u this week
     poisson_key: jax.Array  # [] PRNG key for the quantity draws
+    x_chi2: jax.Array  # [] Q = sum_i s_i^2 of the week's observed feature (chi^2 with I dof)
+    x_total: jax.Array  # [] S = sum_i X_i of the week's observed feature
 
 
 class ModelOptions(struct.PyTreeNode):
@@ -77,9 +79,8 @@ def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: ja
     """Utilities ``mu [rows, R]`` (``-inf`` on padding) and the paid-price factor ``1 - c R``.
 
     The observed feature is ``X = m + s z`` with ``m, z ~ N(0, 1)`` and ``s ~ HalfNormal(1)``
-    independent; given ``s`` that is ``N(0, 1 + s^2)``, so it is drawn exactly as
-    ``sqrt(1 + s^2) z'`` (two normals instead of three). With ``opts.legacy_x`` (the original's
-    shared key) ``s = |m|`` and ``X = m + |m| z``.
+    independent, drawn exactly as in :func:`observed_feature`. With ``opts.legacy_x`` (the
+    original's shared key) ``s = |m|`` and ``X = m + |m| z``.
     """
     h, k = cust.customer_hashes, week.product_consts
     normal = lambda s: uniform_to_normal(_stream_uniform(h, k, s))
@@ -90,8 +91,7 @@ def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: ja
         m = normal(3)
         x = m + jnp.abs(m) * normal(5)
     else:
-        s = normal(4)
-        x = jnp.sqrt(1.0 + s * s) * normal(5)
+        x = observed_feature(normal(4), normal(5), cust.x_chi2, cust.x_total, valid)
     eps = -opts.noise_scale * jnp.log(-jnp.log(_stream_uniform(h, k, 6)))
     paid_factor = 1.0 - cust.coupon * cust.redeemed  # [J]
     log_final_price = week.log_price + jnp.log(paid_factor)[week.row_category][:, None]
@@ -100,6 +100,29 @@ def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: ja
     if opts.utility_cap is not None:
         mu = jnp.minimum(mu, opts.utility_cap)
     return {"mu": jnp.where(valid, mu, -jnp.inf), "paid_factor": paid_factor}
+
+
+def observed_feature(
+    g: jax.Array, z0: jax.Array, chi2: jax.Array, total: jax.Array, valid: jax.Array
+) -> jax.Array:
+    """Observed feature ``X_i = m_i + s_i z_i`` of one customer-week, drawn given its product sum.
+
+    ``X_i | s_i ~ N(0, 1 + s_i^2)``, so ``X_i = a_i z_i`` with ``a_i = sqrt(1 + s_i^2)``. The week's
+    totals are drawn first, per customer: ``Q = sum s_i^2 ~ chi^2_I`` and ``S = sum X_i ~ N(0, I + Q)``
+    (so the observed mean ``S / I`` costs O(1) per customer). Then, exactly:
+    ``s = sqrt(Q) |g| / ||g||`` (a Gaussian vector's direction is uniform and independent of its norm)
+    and ``z = z0 - a (a . z0 - S) / ||a||^2`` (a Gaussian vector conditioned on a linear sum).
+
+    Args:
+      g, z0: ``[rows, R]`` independent standard normals.
+      chi2: ``Q``; total: ``S``; valid: ``[rows, R]`` mask of real products.
+    """
+    g = jnp.where(valid, g, 0.0)
+    z0 = jnp.where(valid, z0, 0.0)
+    s = jnp.abs(g) * jnp.sqrt(chi2 / jnp.sum(g * g))
+    a = jnp.where(valid, jnp.sqrt(1.0 + s * s), 0.0)
+    z = z0 - a * (jnp.sum(a * z0) - total) / jnp.sum(a * a)
+    return a * z
 
 
 def inclusive_values(mu: jax.Array, row_to_category: jax.Array) -> dict:

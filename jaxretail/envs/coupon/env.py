@@ -44,6 +44,7 @@ CONTEXT_FEATURES = (
 # customer-level hash streams (in addition to customer.STREAMS)
 _SUB_BLOCK = 64
 _VISIT, _REDEEM, _MKT_MEAN, _MKT_SCALE, _MKT_NOISE, _CAT, _CHOICE, _POISSON = range(8)
+_X_TOTAL = 14
 
 
 @struct.dataclass
@@ -232,7 +233,25 @@ def marketing_feature(params: CouponParams, seeds, discount: jax.Array, coupon: 
     return total_discount + coupon @ jnp.asarray(params.config.category_sizes, coupon.dtype)
 
 
-def mean_observed_feature(params: CouponParams, seeds) -> jax.Array:
+def observed_feature_totals(params: CouponParams, week: jax.Array, seeds) -> tuple[jax.Array, jax.Array]:
+    """``(Q [U], S [U])``: per-customer totals of the week's observed feature (see
+    :func:`jaxretail.envs.coupon.customer.observed_feature`); functions of (scenario, week, customer)."""
+    n_i = params.config.num_products
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    base = jax.random.fold_in(jax.random.fold_in(params.scenario.noise_key, week), 55)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, ids)
+    chi2 = jax.vmap(lambda k: jax.random.chisquare(k, float(n_i)))(keys).astype(jnp.float32)
+    total = jnp.sqrt(n_i + chi2) * uniform_to_normal(_uniform(seeds, _X_TOTAL, ids))
+    return chi2, total
+
+
+def mean_observed_feature(params: CouponParams, seeds, week: jax.Array | None = None) -> jax.Array:
+    """Mean over products of each customer's observed feature ``X_ui`` of the week, ``[U]``.
+
+    O(1) per customer (``S / I``) in the default model; the legacy law ``X = m + |m| z`` has no
+    such shortcut and is summed over products."""
+    if not params.legacy_coupling:
+        return observed_feature_totals(params, week, seeds)[1] / params.config.num_products
     """Mean over products of each customer's observed feature ``X_ui`` of the week, ``[U]``."""
     layout = layout_for(params.config.category_sizes)
     valid = jnp.asarray(layout.valid)
@@ -261,7 +280,7 @@ def _draw_next_week(params: CouponParams, state_shelf: ShelfState, week: jax.Arr
         jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 99), state_shelf, sc, params.config
     )
     marketing = marketing_feature(params, seeds, discount, coupon)
-    return shelf, price, discount, marketing, mean_observed_feature(params, seeds)
+    return shelf, price, discount, marketing, mean_observed_feature(params, seeds, week)
 
 
 def context(state: CouponState, params: CouponParams) -> jax.Array:
@@ -392,6 +411,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         [hash_bits(seeds["weekly"][_CAT], ids), hash_bits(seeds["weekly"][_CHOICE], ids)], 1
     )
     poisson_base = jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 77)
+    x_chi2, x_total = observed_feature_totals(params, week, seeds)
     empty = {
         "quantity": jnp.zeros((n_u, n_j), jnp.int32),
         "product": jnp.full((n_u, n_j), -1, jnp.int32),
@@ -412,6 +432,8 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
             coupon=coupon[gid],
             redeemed=redeemed[gid],
             poisson_key=jax.vmap(jax.random.fold_in, in_axes=(None, 0))(poisson_base, gid),
+            x_chi2=x_chi2[gid],
+            x_total=x_total[gid],
         )
 
         # utilities are filled into a buffer by an inner loop: a loop boundary makes XLA compute
