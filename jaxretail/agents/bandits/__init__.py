@@ -1,0 +1,5 @@
+"""Contextual bandits."""
+
+from jaxretail.agents.bandits import linear
+
+__all__ = ["linear"]

@@ -1,0 +1,112 @@
+"""Disjoint linear contextual bandits: LinUCB and linear Thompson sampling, as pure functions.
+
+Per arm ``k`` the sufficient statistics are the precision ``A_k = sum x x^T`` and ``b_k = sum r x``
+(Li et al., "A contextual-bandit approach to personalized news article recommendation", WWW 2010;
+Agrawal and Goyal, "Thompson sampling for contextual bandits with linear payoffs", ICML 2013), kept
+without regularisation; the ridge ``lambda I`` is added at solve time, as TF-Agents does (Tikhonov
+weight 1 by default). An update folds a whole batch at once, after discounting the old statistics by
+the forgetting factor ``gamma``:
+
+    A_k <- gamma A_k + sum_{i: a_i = k} x_i x_i^T,      b_k <- gamma b_k + sum_{i: a_i = k} r_i x_i.
+
+Scores use Cholesky factors of ``A_k + lambda I`` (no explicit inverse):
+``theta_k = (A_k + lambda I)^{-1} b_k``, ``width_k(x) = sqrt(x^T (A_k + lambda I)^{-1} x)``.
+LinUCB picks ``argmax_k x^T theta_k + alpha width_k(x)``; LinTS draws
+``r_k ~ N(x^T theta_k, alpha^2 width_k(x)^2)`` per decision and picks the argmax.
+All functions take a batch of contexts ``[n, d]``; the statistics are ``[K, d, d]`` and ``[K, d]``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class LinearBanditState:
+    precision: jax.Array  # [K, d, d] sum of x x^T per arm (discounted)
+    reward_sum: jax.Array  # [K, d] sum of r x per arm (discounted)
+    count: jax.Array  # [K] discounted number of observations per arm
+
+
+def init(num_arms: int, dim: int, dtype=jnp.float32) -> LinearBanditState:
+    """Empty statistics for ``num_arms`` arms and ``dim`` context features."""
+    if int(num_arms) < 1 or int(dim) < 1:
+        raise ValueError(f"num_arms and dim must be >= 1, got num_arms={num_arms}, dim={dim}")
+    return LinearBanditState(
+        precision=jnp.zeros((num_arms, dim, dim), dtype),
+        reward_sum=jnp.zeros((num_arms, dim), dtype),
+        count=jnp.zeros((num_arms,), dtype),
+    )
+
+
+def update(
+    state: LinearBanditState,
+    contexts: jax.Array,
+    actions: jax.Array,
+    rewards: jax.Array,
+    forgetting: float | jax.Array = 1.0,
+    weights: jax.Array | None = None,
+) -> LinearBanditState:
+    """Fold a batch of ``(x [n, d], a [n], r [n])`` into the statistics, after discounting by ``forgetting``.
+
+    ``weights [n]`` (optional, e.g. a validity mask) scale each observation.
+    """
+    num_arms = state.reward_sum.shape[0]
+    onehot = jax.nn.one_hot(actions, num_arms, dtype=contexts.dtype)  # [n, K]
+    if weights is not None:
+        onehot = onehot * weights[:, None]
+    gram = jnp.einsum("nk,nd,ne->kde", onehot, contexts, contexts)
+    return LinearBanditState(
+        precision=forgetting * state.precision + gram,
+        reward_sum=forgetting * state.reward_sum + jnp.einsum("nk,n,nd->kd", onehot, rewards, contexts),
+        count=forgetting * state.count + onehot.sum(0),
+    )
+
+
+def _factor(state: LinearBanditState, regularization: float) -> jax.Array:
+    """Lower Cholesky factors of ``A_k + lambda I``, ``[K, d, d]``."""
+    dim = state.precision.shape[-1]
+    sym = 0.5 * (state.precision + jnp.swapaxes(state.precision, -1, -2))
+    return jnp.linalg.cholesky(sym + regularization * jnp.eye(dim, dtype=sym.dtype))
+
+
+def posterior(state: LinearBanditState, regularization: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """``(theta [K, d], cholesky [K, d, d])``: ridge estimates and factors of ``A_k + lambda I``."""
+    chol = _factor(state, regularization)
+    theta = jax.vmap(lambda c, b: jax.scipy.linalg.cho_solve((c, True), b))(chol, state.reward_sum)
+    return theta, chol
+
+
+def mean_and_width(
+    state: LinearBanditState, contexts: jax.Array, regularization: float = 1.0
+) -> tuple[jax.Array, jax.Array]:
+    """Predicted reward ``x^T theta_k`` and width ``sqrt(x^T (A_k + lambda I)^{-1} x)``, each ``[n, K]``."""
+    theta, chol = posterior(state, regularization)
+    mean = contexts @ theta.T
+    # v = L^{-1} x for every arm: ||v||^2 = x^T (L L^T)^{-1} x
+    v = jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, contexts.T, lower=True))(chol)  # [K, d, n]
+    return mean, jnp.sqrt(jnp.sum(v * v, axis=1)).T
+
+
+def ucb_scores(state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
+    """LinUCB scores ``[n, K]``."""
+    mean, width = mean_and_width(state, contexts, regularization)
+    return mean + alpha * width
+
+
+def thompson_scores(key, state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
+    """One posterior draw per (context, arm): ``N(x^T theta_k, alpha^2 width^2)``, ``[n, K]``."""
+    mean, width = mean_and_width(state, contexts, regularization)
+    return mean + alpha * width * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+def act_ucb(state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
+    """LinUCB arms ``[n]`` (int32)."""
+    return jnp.argmax(ucb_scores(state, contexts, alpha, regularization), axis=-1).astype(jnp.int32)
+
+
+def act_thompson(key, state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
+    """Linear Thompson sampling arms ``[n]`` (int32), a fresh draw per decision."""
+    return jnp.argmax(thompson_scores(key, state, contexts, alpha, regularization), axis=-1).astype(jnp.int32)
