@@ -1,5 +1,5 @@
 """Contextual bandits."""
 
-from jaxretail.agents.bandits import linear
+from jaxretail.agents.bandits import linear, neural
 
-__all__ = ["linear"]
+__all__ = ["linear", "neural"]
