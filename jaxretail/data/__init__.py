@@ -1,0 +1,1 @@
+"""Offline data: collection under a behaviour policy, Parquet datasets, saved environment states."""
