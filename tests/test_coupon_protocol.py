@@ -1,0 +1,104 @@
+"""Train-then-resume protocol: training matches direct updates, t-tests, evaluation, main job."""
+
+import csv
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxretail.agents.bandits import linear
+from jaxretail.data import collection as col
+from jaxretail.evaluation import coupon_protocol as proto
+from jaxretail.evaluation.coupon_benchmark import main
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cb") / "dataset"
+    cfg = col.CollectionConfig(num_simulations=2, customers_per_simulation=64, num_weeks=4, block_size=64)
+    col.collect(root, cfg, progress=False)
+    return root, cfg
+
+
+def test_training_arrays_and_linear_training_match_direct_update(dataset):
+    root, _ = dataset
+    data = proto.load_training_arrays(root, None, 0)
+    assert data["context"].shape == (2 * 64 * 4, 9) and len(np.unique(data["uid"])) == 128
+    sub = proto.load_training_arrays(root, 10, 0)
+    assert len(np.unique(sub["uid"])) == 10
+    with pytest.raises(ValueError, match="train_customers"):
+        proto.load_training_arrays(root, 1000, 0)
+    state = proto.train_linear(
+        data, 11, forgetting=0.5, epochs=2, batch_customers=10_000, rng=np.random.default_rng(0)
+    )
+    once = linear.update(
+        linear.init(11, 10),
+        proto.with_bias(jnp.asarray(data["context"])),
+        jnp.asarray(data["action"]),
+        jnp.asarray(data["reward"]),
+    )
+    # two epochs over every customer with forgetting 0.5: 0.5 * S + S
+    np.testing.assert_allclose(state.precision, 1.5 * once.precision, rtol=1e-4, atol=1e-3)
+
+
+def test_paired_t_test_matches_scipy():
+    a, b = np.array([3.0, 4.0, 5.5, 6.0]), np.array([2.0, 4.1, 4.0, 5.0])
+    assert proto.paired_t_greater(a, b) == pytest.approx(stats.ttest_rel(a, b, alternative="greater").pvalue)
+    assert np.isnan(proto.paired_t_greater([1.0], [0.0]))
+
+
+def test_static_evaluator_offers_its_level(dataset):
+    root, cfg = dataset
+    params, state = col.load_state(root, cfg, 0)
+    run = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=3), 11)
+    m = run(params, state, jax.random.key(0), jnp.asarray(4))
+    np.testing.assert_allclose(m["offered_discount"], 0.2, rtol=1e-6)
+    m = run(params, state, jax.random.key(0), jnp.asarray(-1))
+    assert 0.15 < float(np.mean(m["offered_discount"])) < 0.35
+
+
+def test_bad_protocol_config():
+    with pytest.raises(ValueError, match="training_runs"):
+        proto.ProtocolConfig(training_runs=0)
+    with pytest.raises(ValueError, match="lints_forgetting"):
+        proto.ProtocolConfig(lints_forgetting=1.5)
+
+
+def test_main_job_end_to_end(tmp_path):
+    out = tmp_path / "cb"
+    args = [
+        "--customers",
+        "128",
+        "--customers-per-simulation",
+        "64",
+        "--train-weeks",
+        "3",
+        "--eval-weeks",
+        "2",
+        "--eval-simulations",
+        "2",
+        "--training-runs",
+        "2",
+        "--nb-epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
+    main(args)
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    policies = {r["policy"] for r in rows if r["segment"] == "all"}
+    assert {"random", "coupon_0%", "coupon_50%", "linucb", "lints", "neural_boltzmann"} <= policies
+    assert {r["segment"] for r in rows} == {"all", "price_sensitive", "price_insensitive"}
+    alloc = list(csv.DictReader((out / "allocation.csv").read_text().splitlines()))
+    assert float(next(a for a in alloc if a["policy"] == "coupon_50%")["price_sensitive"]) == pytest.approx(
+        0.5
+    )
+    assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
+    # a second run reuses the collected dataset (manifest present) instead of collecting again
+    mtime = (out / "dataset" / "_manifest.json").stat().st_mtime
+    main(args)
+    assert (out / "dataset" / "_manifest.json").stat().st_mtime >= mtime
+    with pytest.raises(ValueError, match="multiple"):
+        main(["--customers", "100", "--customers-per-simulation", "64", "--out", str(out)])
