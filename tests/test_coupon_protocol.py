@@ -53,9 +53,10 @@ def test_static_evaluator_offers_its_level(dataset):
     root, cfg = dataset
     params, state = col.load_state(root, cfg, 0)
     run = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=3), 11)
-    m = run(params, state, jax.random.key(0), jnp.asarray(4))
+    obs = proto.context(state, params)
+    m = run(params, state, obs, jax.random.key(0), jnp.asarray(4))
     np.testing.assert_allclose(m["offered_discount"], 0.2, rtol=1e-6)
-    m = run(params, state, jax.random.key(0), jnp.asarray(-1))
+    m = run(params, state, obs, jax.random.key(0), jnp.asarray(-1))
     assert 0.15 < float(np.mean(m["offered_discount"])) < 0.35
 
 
@@ -102,3 +103,28 @@ def test_main_job_end_to_end(tmp_path):
     assert (out / "dataset" / "_manifest.json").stat().st_mtime >= mtime
     with pytest.raises(ValueError, match="multiple"):
         main(["--customers", "100", "--customers-per-simulation", "64", "--out", str(out)])
+
+
+def test_legacy_evaluation_quirks(dataset):
+    root, cfg = dataset
+    params, state = col.load_state(root, cfg, 1)
+    fresh = proto.fresh_wrapper_state(state, params)
+    assert bool(fresh.first_step) and np.all(np.asarray(fresh.visit_probability) == 1.0)
+    assert float(fresh.summaries.weeks) == 0.0 and np.all(np.asarray(fresh.summaries.lines) == 0)
+    assert int(fresh.t) == int(state.t)  # the simulation clock is kept
+    ctx = proto.last_logged_context(root, 1, cfg.num_weeks - 1, params.num_customers)
+    table = proto.ds.load_dataset(root).to_pydict()
+    rows = [
+        i
+        for i, (s, w) in enumerate(zip(table["simulation"], table["week"], strict=True))
+        if s == 1 and w == cfg.num_weeks - 1
+    ]
+    f = proto.CONTEXT_FEATURES[5]
+    np.testing.assert_array_equal(
+        ctx[[table["customer"][i] for i in rows], 5], [table[f"ctx_{f}"][i] for i in rows]
+    )
+    # everyone visits in the first evaluation week under the quirk
+    out = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=1), 11)(
+        params, fresh, jnp.asarray(ctx), jax.random.key(0), jnp.asarray(0)
+    )
+    assert out["revenue"].shape == (params.num_customers,)

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/coupon_benchmark")
     ap.add_argument("--fresh", action="store_true", help="delete a previous dataset and collect again")
+    ap.add_argument(
+        "--legacy-evaluation",
+        action="store_true",
+        help="reproduce the original's fresh-wrapper evaluation quirks (coupon.md 3.5)",
+    )
     return ap
 
 
@@ -58,6 +63,7 @@ def run(args) -> dict:
         eval_weeks=args.eval_weeks,
         training_runs=args.training_runs,
         nb_epochs=args.nb_epochs,
+        legacy_evaluation=args.legacy_evaluation,
         seed=args.seed,
     )
     out = Path(args.out)

@@ -10,8 +10,12 @@
    simulation. Every metric is divided by the random policy's on the same simulation.
 
 The default evaluation is the clean one: the resumed state keeps its visit probability, last visit and
-running summaries, and the first decision sees the context after the last collected week. (The
-original's fresh-wrapper quirks are not reproduced.)
+running summaries, and the first decision sees the context after the last collected week.
+``legacy_evaluation=True`` reproduces the original's fresh-wrapper quirks instead (coupon.md §3.5):
+(i) visit probability and last visit reset to 1, recursion skipped in the first evaluation week;
+(ii) running summaries restart from zero; (iii) the first evaluation week's shelf prices, marketing
+feature and observed feature come from a fresh stream (shelf chain restarted); (iv) the first decision
+is made on the logged pre-action context of the last training week.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class ProtocolConfig:
     nb_epochs: int = 100
     nb_customers: int = 2000
     nb_batch_size: int = 1024
+    legacy_evaluation: bool = False  # reproduce the original's fresh-wrapper evaluation quirks (i)-(iv)
     seed: int = 0
 
     def __post_init__(self):
@@ -178,13 +183,12 @@ def make_agent_policy(kind: str, cfg: ProtocolConfig, num_arms: int):
 
 
 def evaluator(kind: str, cfg: ProtocolConfig, num_arms: int):
-    """Jitted ``(params, state, key, agent) -> per-customer metrics`` over ``eval_weeks`` resumed weeks."""
+    """Jitted ``(params, state, obs, key, agent) -> per-customer metrics`` over ``eval_weeks`` weeks."""
     env = CouponEnv()
     policy = make_agent_policy(kind, cfg, num_arms)
 
     @jax.jit
-    def run(params, state, key, agent):
-        obs = context(state, params)
+    def run(params, state, obs, key, agent):
         _, _, rec = scan_steps(
             env,
             lambda k, o, s, p: policy(k, o, s, p, agent),
@@ -198,6 +202,39 @@ def evaluator(kind: str, cfg: ProtocolConfig, num_arms: int):
         return customer_metrics(rec)
 
     return run
+
+
+def fresh_wrapper_state(state, params):
+    """Quirks (i)-(iii) of the original evaluation applied to a resumed state."""
+    from jaxretail.envs.coupon.env import Summaries, _draw_next_week
+    from jaxretail.envs.coupon.types import ShelfState
+
+    n_u, n_j = params.num_customers, params.config.num_categories
+    zeros = jnp.zeros((n_u,))
+    shelf, price, discount, marketing, obs_x = _draw_next_week(
+        params, ShelfState(jnp.zeros_like(state.shelf.discounted)), state.t + 100_000, jnp.zeros((n_u, n_j))
+    )
+    return state.replace(
+        visit_probability=jnp.ones((n_u,)),
+        visited=jnp.ones((n_u,), bool),
+        first_step=jnp.asarray(True),
+        summaries=Summaries(jnp.zeros((), jnp.float32), *([zeros] * 7)),
+        shelf=shelf,
+        price=price,
+        discount=discount,
+        marketing=marketing,
+        observed_feature=obs_x,
+    )
+
+
+def last_logged_context(root, simulation: int, week: int, num_customers: int) -> np.ndarray:
+    """Quirk (iv): the logged pre-action context of ``week`` for every customer, ``[U, 9]``."""
+    t = ds.pq.read_table(ds.part_path(root, simulation))
+    rows = np.flatnonzero(t.column("week").to_numpy() == week)
+    ctx = np.stack([t.column(f"ctx_{f}").to_numpy()[rows] for f in CONTEXT_FEATURES], 1)
+    out = np.zeros((num_customers, len(CONTEXT_FEATURES)), np.float32)
+    out[t.column("customer").to_numpy()[rows]] = ctx
+    return out
 
 
 def paired_t_greater(a, b) -> float:
@@ -258,6 +295,17 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
     progress = progress or (lambda msg: None)
     data = load_training_arrays(root, cfg.train_customers, cfg.seed)
     restored = [col.load_state(root, collection, s) for s in range(cfg.eval_simulations)]
+    if cfg.legacy_evaluation:
+        starts = [
+            (
+                p,
+                fresh_wrapper_state(st, p),
+                jnp.asarray(last_logged_context(root, i, collection.num_weeks - 1, p.num_customers)),
+            )
+            for i, (p, st) in enumerate(restored)
+        ]
+    else:
+        starts = [(p, st, context(st, p)) for p, st in restored]
     sensitive = segment_masks([p for p, _ in restored])
     num_arms = len(restored[0][0].config.coupon_levels)
     results, alloc = {}, {}  # name -> list over runs of list over sims of per-customer metrics
@@ -266,8 +314,10 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
     for level in [-1, *range(num_arms)]:
         name = "random" if level < 0 else f"coupon_{round(100 * restored[0][0].config.coupon_levels[level])}%"
         sims = [
-            jax.tree.map(np.asarray, base_eval(p, s, jax.random.fold_in(key, 1000 + i), jnp.asarray(level)))
-            for i, (p, s) in enumerate(restored)
+            jax.tree.map(
+                np.asarray, base_eval(p, s, o, jax.random.fold_in(key, 1000 + i), jnp.asarray(level))
+            )
+            for i, (p, s, o) in enumerate(starts)
         ]
         results[name] = [sims]
         progress(f"evaluated {name}")
@@ -286,8 +336,8 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
                 )
             runs.append(
                 [
-                    jax.tree.map(np.asarray, run_eval(p, s, jax.random.fold_in(k, 7 + i), agent))
-                    for i, (p, s) in enumerate(restored)
+                    jax.tree.map(np.asarray, run_eval(p, s, o, jax.random.fold_in(k, 7 + i), agent))
+                    for i, (p, s, o) in enumerate(starts)
                 ]
             )
             progress(f"{kind}: training run {r + 1}/{cfg.training_runs}")
