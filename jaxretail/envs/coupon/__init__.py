@@ -1,10 +1,13 @@
 """Coupon targeting on a RetailSynth-style customer model (Xia et al., arXiv 2312.14095, 2405.10469).
 
-This package currently holds the scenario layer: named configurations, latent-parameter generator,
-paper base prices, and the shelf-price/coupon chain. The customer model and environment build on it.
+Modules: ``configs`` (named scenario configurations), ``generator`` (numpyro draws of a simulation's
+latent parameters, paper base prices), ``pricing`` (high-low shelf chain, coupons), ``layout`` (tiled
+catalogue), ``customer`` (one customer's week, four stages), ``env`` (the population environment),
+``policies`` (static and random coupons).
 """
 
 from jaxretail.envs.coupon.configs import CONFIGS, Dist, ScenarioConfig, get_config
+from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, CouponParams, CouponState, make_params
 from jaxretail.envs.coupon.generator import (
     customer_product_latents,
     paper_base_prices,
@@ -21,6 +24,11 @@ from jaxretail.envs.coupon.types import Scenario, ShelfState
 
 __all__ = [
     "CONFIGS",
+    "CONTEXT_FEATURES",
+    "CouponEnv",
+    "CouponParams",
+    "CouponState",
+    "make_params",
     "Dist",
     "Scenario",
     "ScenarioConfig",
