@@ -32,7 +32,7 @@ from jaxretail.core.rollout import scan_steps
 from jaxretail.data import collection as col
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, context
-from jaxretail.envs.coupon.policies import random_coupon_policy
+from jaxretail.envs.coupon.policies import level_policy
 from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, customer_metrics, mean_price_coefficient
 from jaxretail.evaluation.coupon_metrics import record_coupon_week as _record
 from jaxretail.evaluation.stats import mean_se
@@ -176,9 +176,7 @@ def make_agent_policy(kind: str, cfg: ProtocolConfig, num_arms: int):
             jnp.int32
         )
     if kind == "baseline":  # a static level for everyone, or random when the level is -1
-        return lambda k, o, s, p, a: jnp.where(
-            a < 0, random_coupon_policy(k, o, s, p), jnp.full((o.shape[0],), jnp.maximum(a, 0), jnp.int32)
-        )
+        return level_policy
     raise ValueError(f"unknown agent {kind!r}; choose one of {AGENTS}")
 
 

@@ -22,25 +22,13 @@ from tqdm import tqdm
 from jaxretail.core.rollout import scan_steps
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, make_params
-from jaxretail.envs.coupon.policies import action_shape, random_coupon_policy
-from jaxretail.evaluation.coupon_metrics import (
-    METRICS,
-    aggregate,
-    customer_metrics,
-    mean_price_coefficient,
-    record_coupon_week,
-    summarize,
-)
+from jaxretail.envs.coupon.policies import random_coupon_policy
+from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, mean_price_coefficient, summarize
+from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_path, atomic_write_text
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
-
-
-def level_policy(key, obs, state, params, level):
-    """Static level ``level`` for everyone, or uniformly random levels when ``level == -1``."""
-    static = jnp.full(action_shape(obs, params), jnp.maximum(level, 0), jnp.int32)
-    return jnp.where(level < 0, random_coupon_policy(key, obs, state, params), static)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,13 +62,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             env, policy, key, params, obs, state, args.train_weeks, record=lambda tr: tr.reward
         )[:2]
 
-    @jax.jit
-    def evaluate(params, obs, state, key, level):
-        policy = lambda k, o, s, p: level_policy(k, o, s, p, level)
-        _, _, rec = scan_steps(
-            env, policy, key, params, obs, state, args.eval_weeks, record=record_coupon_week
-        )
-        return customer_metrics(rec)
+    evaluate = evaluator("baseline", ProtocolConfig(eval_weeks=args.eval_weeks), len(levels))
 
     per_customer = {c: [] for c in codes}  # code -> list over simulations of per-customer dicts
     coefficients = []
@@ -95,7 +77,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         obs, state = collect(params, jax.random.fold_in(root, 10_000 + sim))
         eval_key = jax.random.fold_in(root, 20_000 + sim)
         for code in codes:
-            metrics = evaluate(params, obs, state, eval_key, jnp.asarray(code, jnp.int32))
+            metrics = evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32))
             per_customer[code].append(jax.tree.map(np.asarray, metrics))
         coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))
         bar.set_postfix(elapsed=f"{time.perf_counter() - start:.0f}s")

@@ -34,3 +34,12 @@ def random_coupon_policy(key, obs, state, params) -> jax.Array:
 def action_shape(obs, params) -> tuple[int, ...]:
     """``(U,)`` for store-wide coupons, ``(U, J)`` for per-category coupons."""
     return (obs.shape[0],) + ((params.config.num_categories,) if params.coupon_scope == "category" else ())
+
+
+def level_policy(key, obs, state, params, level) -> jax.Array:
+    """Static level ``level`` for everyone, or uniformly random levels when ``level == -1``.
+
+    ``level`` may be a traced int, so one compiled evaluation serves every baseline.
+    """
+    static = jnp.full(action_shape(obs, params), jnp.maximum(level, 0), jnp.int32)
+    return jnp.where(level < 0, random_coupon_policy(key, obs, state, params), static)
