@@ -42,21 +42,6 @@ class LegacyStepAPI:
         return obs, state, reward, jnp.logical_or(terminated, truncated), info
 
 
-def _to_gymnasium_space(space: spaces.Space, num_envs: int):
-    import gymnasium
-
-    if isinstance(space, spaces.Discrete):
-        return gymnasium.spaces.MultiDiscrete(np.full((num_envs,), space.n))
-    if isinstance(space, spaces.FixedSizeSubset):
-        return gymnasium.spaces.MultiBinary((num_envs, space.n))
-    if isinstance(space, spaces.Box):
-        shape = (num_envs, *space.shape)
-        low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
-        high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
-        return gymnasium.spaces.Box(low, high, shape, np.dtype(space.dtype))
-    raise TypeError(f"no gymnasium equivalent for space {space!r}")
-
-
 def _single_gymnasium_space(space: spaces.Space):
     import gymnasium
 
@@ -106,8 +91,8 @@ class GymnasiumVectorEnv(_VectorEnvBase):
         self.params = env.default_params if params is None else params
         self.single_observation_space = _single_gymnasium_space(env.observation_space(self.params))
         self.single_action_space = _single_gymnasium_space(env.action_space(self.params))
-        self.observation_space = _to_gymnasium_space(env.observation_space(self.params), num_envs)
-        self.action_space = _to_gymnasium_space(env.action_space(self.params), num_envs)
+        self.observation_space = _gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = _gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self._key = jax.random.key(seed)
         self._state = None
         self._reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
