@@ -93,3 +93,49 @@ class Chain(Environment[ChainState, ChainParams]):
         terminated = position == params.length - 1
         truncated = state.t >= params.horizon
         return self._obs(state, params), state, reward, terminated, truncated, {}
+
+
+class ContinuousBandit(Environment[BanditState, BanditParams]):
+    """One-step episodes with a real action ``a [D]``: ``reward = -||a - R[c]||^2``; optimum 0."""
+
+    def __init__(self, targets):
+        self._params = BanditParams(jnp.asarray(targets, jnp.float32), noise=0.0)
+
+    @property
+    def default_params(self):
+        return self._params
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, 1.0, (params.rewards.shape[0],))
+
+    def action_space(self, params):
+        return spaces.Box(-jnp.inf, jnp.inf, (params.rewards.shape[1],))
+
+    def reset_env(self, key, params):
+        c = jax.random.randint(key, (), 0, params.rewards.shape[0])
+        return jax.nn.one_hot(c, params.rewards.shape[0]), BanditState(t=jnp.asarray(1), context=c)
+
+    def step_env(self, key, state, action, params):
+        r = -jnp.sum((action - params.rewards[state.context]) ** 2)
+        obs = jax.nn.one_hot(state.context, params.rewards.shape[0])
+        return obs, state.replace(t=state.t + 1), r, jnp.asarray(True), jnp.asarray(False), {}
+
+
+def logged_bandit(rewards, num_streams: int, steps: int, seed: int = 0):
+    """Uniform-behaviour logs of :class:`ContextualBandit` as NumPy arrays ``[C, T, ...]``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rewards = np.asarray(rewards, np.float32)
+    n_ctx, n_arm = rewards.shape
+    ctx = rng.integers(0, n_ctx, (num_streams, steps + 1))
+    action = rng.integers(0, n_arm, (num_streams, steps))
+    obs = np.eye(n_ctx, dtype=np.float32)[ctx]
+    reward = rewards[ctx[:, :-1], action] + 0.1 * rng.standard_normal((num_streams, steps)).astype(np.float32)
+    return {
+        "obs": obs[:, :-1],
+        "next_obs": obs[:, 1:],
+        "action": action.astype(np.int32),
+        "action_prob": np.full((num_streams, steps), 1.0 / n_arm, np.float32),
+        "reward": reward.astype(np.float32),
+    }

@@ -185,6 +185,7 @@ def gradient_step(config: DQNConfig, net, state: DQNState, batch: Transitions) -
 
 def _init(net, obs_shape, key, hyper, **online) -> DQNState:
     k_net, key = jax.random.split(key)
+    hyper = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hyper)
     params = net.init(k_net, jnp.zeros((1,) + tuple(obs_shape)))
     zero = jnp.asarray(0, jnp.int32)
     return DQNState(params, params, optimizer(hyper).init(params), key, hyper, zero, zero, zero, **online)

@@ -16,7 +16,7 @@ class RunningStats:
 
 
 def init(shape: tuple[int, ...] = ()) -> RunningStats:
-    return RunningStats(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+    return RunningStats(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4, jnp.float32))
 
 
 def update(stats: RunningStats, batch: jax.Array) -> RunningStats:

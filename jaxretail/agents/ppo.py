@@ -203,6 +203,7 @@ def optimizer(h: PPOHyper) -> optax.GradientTransformation:
 
 def _init_state(config, actor, critic, obs_shape, key, hyper, **online) -> PPOState:
     k_actor, k_critic, key = jax.random.split(key, 3)
+    hyper = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hyper)
     dummy = jnp.zeros((1,) + tuple(obs_shape))
     params = {"actor": actor.init(k_actor, dummy), "critic": critic.init(k_critic, dummy)}
     return PPOState(
