@@ -106,10 +106,10 @@ def test_vmap_over_seeds_equals_one_by_one():
     for i in range(4):
         alone = jax.jit(train)(keys[i])
         chex.assert_trees_all_close(
-            jax.tree.map(lambda x: x[i], together["metrics"]), alone["metrics"], rtol=2e-5, atol=1e-6
+            jax.tree.map(lambda x, i=i: x[i], together["metrics"]), alone["metrics"], rtol=2e-5, atol=1e-6
         )
         chex.assert_trees_all_close(
-            jax.tree.map(lambda x: x[i], together["state"].params),
+            jax.tree.map(lambda x, i=i: x[i], together["state"].params),
             alone["state"].params,
             rtol=2e-5,
             atol=1e-6,
@@ -127,8 +127,8 @@ def test_learning_rate_sweep_compiles_once():
         out = sweep(keys, hyper)
     assert out["metrics"]["loss"].shape == (3, 3)
     # different learning rates give different parameters
-    assert not np.allclose(out["state"].params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"][0],
-                           out["state"].params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"][2])  # fmt: skip
+    kernel = out["state"].params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"]
+    assert not np.allclose(kernel[0], kernel[2])
 
 
 @pytest.mark.parametrize(
