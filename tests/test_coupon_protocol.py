@@ -43,6 +43,27 @@ def test_training_arrays_and_linear_training_match_direct_update(dataset):
     np.testing.assert_allclose(state.precision, 1.5 * once.precision, rtol=1e-4, atol=1e-3)
 
 
+def test_offline_rl_agents_train_on_the_logged_trajectories(dataset):
+    root, cfg = dataset
+    data = proto.load_training_arrays(root, None, 0)
+    # the next context of a week is the context of the following week of the same customer
+    per_cust = lambda x: x.reshape((data["num_customers"], data["weeks"]) + x.shape[1:])
+    np.testing.assert_allclose(
+        per_cust(data["next_context"])[:, :-1], per_cust(data["context"])[:, 1:], rtol=1e-6
+    )
+    np.testing.assert_allclose(data["action_prob"], 1 / 11, rtol=1e-6)
+    pcfg = proto.ProtocolConfig(ppo_updates=2, dqn_updates=2, rl_customers=16)
+    agent = proto.train_ppo(data, 11, pcfg, jax.random.key(0))
+    q_params = proto.train_dqn(data, 11, pcfg, jax.random.key(0))
+    params, state = col.load_state(root, cfg, 0)
+    obs = proto.context(state, params)
+    for kind, trained in (("ppo", agent), ("dqn", q_params)):
+        policy = proto.make_agent_policy(kind, pcfg, 11)
+        action = policy(jax.random.key(1), obs, state, params, trained)
+        assert action.shape == (64,) and action.dtype == jnp.int32
+        assert int(action.min()) >= 0 and int(action.max()) <= 10
+
+
 def test_paired_t_test_matches_scipy():
     a, b = np.array([3.0, 4.0, 5.5, 6.0]), np.array([2.0, 4.1, 4.0, 5.0])
     assert proto.paired_t_greater(a, b) == pytest.approx(stats.ttest_rel(a, b, alternative="greater").pvalue)
@@ -84,13 +105,28 @@ def test_main_job_end_to_end(tmp_path):
         "2",
         "--nb-epochs",
         "1",
+        "--ppo-updates",
+        "2",
+        "--dqn-updates",
+        "2",
+        "--rl-customers",
+        "32",
         "--out",
         str(out),
     ]
     main(args)
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     policies = {r["policy"] for r in rows if r["segment"] == "all"}
-    assert {"random", "coupon_0%", "coupon_50%", "linucb", "lints", "neural_boltzmann"} <= policies
+    assert {
+        "random",
+        "coupon_0%",
+        "coupon_50%",
+        "linucb",
+        "lints",
+        "neural_boltzmann",
+        "ppo",
+        "dqn",
+    } <= policies
     assert {r["segment"] for r in rows} == {"all", "price_sensitive", "price_insensitive"}
     alloc = list(csv.DictReader((out / "allocation.csv").read_text().splitlines()))
     assert float(next(a for a in alloc if a["policy"] == "coupon_50%")["price_sensitive"]) == pytest.approx(

@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-simulations", type=int, default=5)
     ap.add_argument("--training-runs", type=int, default=10)
     ap.add_argument("--nb-epochs", type=int, default=100)
+    ap.add_argument("--ppo-updates", type=int, default=100, help="offline PPO updates per training run")
+    ap.add_argument("--dqn-updates", type=int, default=200, help="offline DQN gradient steps per run")
+    ap.add_argument("--rl-customers", type=int, default=2000, help="customers per PPO / DQN update")
+    ap.add_argument(
+        "--rl-discount-as-coded",
+        action="store_true",
+        help="train PPO and DQN on immediate rewards, as the original effectively does (coupon.md 3.3)",
+    )
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/coupon_benchmark")
@@ -63,6 +71,10 @@ def run(args) -> dict:
         eval_weeks=args.eval_weeks,
         training_runs=args.training_runs,
         nb_epochs=args.nb_epochs,
+        ppo_updates=args.ppo_updates,
+        dqn_updates=args.dqn_updates,
+        rl_customers=args.rl_customers,
+        rl_discount_as_coded=args.rl_discount_as_coded,
         legacy_evaluation=args.legacy_evaluation,
         seed=args.seed,
     )

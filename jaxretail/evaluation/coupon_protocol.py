@@ -3,9 +3,11 @@
 1. Train each agent on the logged dataset (``--train-customers`` customers' 50-week trajectories):
    LinUCB / LinTS fold ``epochs`` batches of customers into their statistics with the forgetting factor;
    the Neural Boltzmann bandit runs ``nb_epochs`` epochs of minibatch SGD, each on a fresh draw of
-   ``nb_customers`` customers.
+   ``nb_customers`` customers; PPO (offline, importance ratios against the logged uniform action
+   probabilities) and DQN run ``ppo_updates`` / ``dqn_updates`` updates on draws of ``rl_customers``
+   customers' trajectories (transitions for DQN), with the paper's tuned hyperparameters.
 2. Evaluate by resuming the saved simulations (the first ``eval_simulations``) for ``eval_weeks`` weeks;
-   LinUCB acts greedily on its upper bound, LinTS and the Boltzmann bandit stay stochastic.
+   LinUCB, PPO and DQN act greedily, LinTS and the Boltzmann bandit stay stochastic.
 3. Repeat over ``training_runs`` independent runs; static coupons and random are evaluated once per
    simulation. Every metric is divided by the random policy's on the same simulation.
 
@@ -20,6 +22,7 @@ is made on the logged pre-action context of the last training week.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -27,7 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from jaxretail.agents import dqn, ppo
 from jaxretail.agents.bandits import linear, neural
+from jaxretail.agents.training import make_train
+from jaxretail.core import spaces
 from jaxretail.core.rollout import scan_steps
 from jaxretail.data import collection as col
 from jaxretail.data import dataset as ds
@@ -37,7 +43,7 @@ from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, customer_met
 from jaxretail.evaluation.coupon_metrics import record_coupon_week as _record
 from jaxretail.evaluation.stats import mean_se
 
-AGENTS = ("linucb", "lints", "neural_boltzmann")
+AGENTS = ("linucb", "lints", "neural_boltzmann", "ppo", "dqn")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,20 @@ class ProtocolConfig:
     nb_epochs: int = 100
     nb_customers: int = 2000
     nb_batch_size: int = 1024
+    rl_customers: int = 2000  # customers' trajectories per PPO / DQN update (the paper's 20 x 100)
+    ppo_updates: int = 100
+    ppo_learning_rate: float = 0.0064
+    ppo_clip: float = 0.7849
+    ppo_gamma: float = 0.8199
+    ppo_entropy: float = 0.1013
+    ppo_epochs: int = 12
+    ppo_hidden: tuple[int, ...] = (32, 8)
+    dqn_updates: int = 200
+    dqn_learning_rate: float = 0.00464
+    dqn_gamma: float = 0.8792
+    dqn_hidden: tuple[int, ...] = (16,)
+    dqn_lstm: int = 4
+    rl_discount_as_coded: bool = False  # the original trains PPO / DQN on immediate rewards (gamma 0)
     legacy_evaluation: bool = False  # reproduce the original's fresh-wrapper evaluation quirks (i)-(iv)
     seed: int = 0
 
@@ -73,21 +93,62 @@ class ProtocolConfig:
             "nb_epochs",
             "nb_customers",
             "nb_batch_size",
+            "rl_customers",
+            "ppo_updates",
+            "ppo_epochs",
+            "dqn_updates",
         ):
             value = getattr(self, name)
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
-        for name in ("nb_learning_rate", "nb_temperature", "linucb_alpha", "lints_alpha"):
+        for name in (
+            "nb_learning_rate", "nb_temperature", "linucb_alpha", "lints_alpha", "ppo_learning_rate",
+            "ppo_clip", "dqn_learning_rate",
+        ):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {name}={getattr(self, name)!r}")
         for name in ("linucb_forgetting", "lints_forgetting"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {name}={getattr(self, name)!r}")
+        for name in ("ppo_gamma", "dqn_gamma", "ppo_entropy"):
+            if not 0 <= getattr(self, name) <= (1 if name.endswith("gamma") else np.inf):
+                raise ValueError(f"{name} is out of range, got {name}={getattr(self, name)!r}")
+
+    def ppo_config(self) -> ppo.PPOConfig:
+        """The coupon benchmark's PPOAgent: actor and value nets (32, 8), whole-batch epochs, clipping
+        plus the adaptive KL penalty (target 0.01, beta 1), GAE lambda 0.95, normalised observations
+        and rewards."""
+        return ppo.PPOConfig(
+            num_updates=self.ppo_updates, update_epochs=self.ppo_epochs, num_minibatches=1,
+            actor_hidden=tuple(self.ppo_hidden), critic_hidden=tuple(self.ppo_hidden), adaptive_kl=True,
+            batch_streams=self.rl_customers,
+            hyper=ppo.PPOHyper(
+                learning_rate=self.ppo_learning_rate, clip_eps=self.ppo_clip,
+                gamma=0.0 if self.rl_discount_as_coded else self.ppo_gamma, ent_coef=self.ppo_entropy,
+                kl_target=0.01, kl_beta_init=1.0,
+            ),
+        )  # fmt: skip
+
+    def dqn_config(self, rows_per_update: int) -> dqn.DQNConfig:
+        """The coupon benchmark's DqnAgent: Dense(16, ReLU) -> LSTM(4) -> Q-values, Huber loss, target
+        network refreshed after every gradient step, one step per batch of ``rl_customers`` customers."""
+        return dqn.DQNConfig(
+            num_updates=self.dqn_updates, batch_size=rows_per_update, hidden=tuple(self.dqn_hidden),
+            recurrent_units=self.dqn_lstm, target_update_interval=1, double_dqn=False,
+            hyper=dqn.DQNHyper(
+                learning_rate=self.dqn_learning_rate,
+                gamma=0.0 if self.rl_discount_as_coded else self.dqn_gamma,
+            ),
+        )  # fmt: skip
 
 
 def load_training_arrays(root, train_customers: int | None, seed: int) -> dict[str, np.ndarray]:
     """Contexts ``[n, 9]``, actions, rewards and the (simulation, customer) id of every logged row."""
-    names = ["simulation", "customer", "action", "reward"] + [f"ctx_{f}" for f in CONTEXT_FEATURES]
+    names = (
+        ["simulation", "customer", "action", "action_prob", "reward"]
+        + [f"ctx_{f}" for f in CONTEXT_FEATURES]
+        + [f"next_ctx_{f}" for f in CONTEXT_FEATURES]
+    )
     t = ds.load_dataset(root, columns=names)
     sim, cust = t.column("simulation").to_numpy(), t.column("customer").to_numpy()
     uid = sim.astype(np.int64) * (int(cust.max()) + 1) + cust
@@ -101,12 +162,15 @@ def load_training_arrays(root, train_customers: int | None, seed: int) -> dict[s
         chosen = np.random.default_rng(seed).choice(ids, train_customers, replace=False)
         keep = np.isin(uid, chosen)
     ctx = np.stack([t.column(f"ctx_{f}").to_numpy() for f in CONTEXT_FEATURES], 1)[keep]
+    next_ctx = np.stack([t.column(f"next_ctx_{f}").to_numpy() for f in CONTEXT_FEATURES], 1)[keep]
     order = np.argsort(uid[keep], kind="stable")  # each customer's rows become one contiguous block
     data = {
         "uid": uid[keep][order],
         "context": ctx[order].astype(np.float32),
         "action": t.column("action").to_numpy()[keep][order],
         "reward": t.column("reward").to_numpy()[keep][order],
+        "action_prob": t.column("action_prob").to_numpy()[keep][order],
+        "next_context": next_ctx[order].astype(np.float32),
     }
     customers, counts = np.unique(data["uid"], return_counts=True)
     if not np.all(counts == counts[0]):
@@ -163,6 +227,50 @@ def train_neural(data, num_arms: int, cfg: ProtocolConfig, key, rng) -> neural.N
     return state
 
 
+def _per_customer(data, name):
+    """``[customers, weeks, ...]`` view of a row-wise training array (rows are customer-major)."""
+    x = data[name]
+    return x.reshape((data["num_customers"], data["weeks"]) + x.shape[1:])
+
+
+def train_ppo(data, num_arms: int, cfg: ProtocolConfig, key) -> dict:
+    """Offline PPO on every customer's logged trajectory; returns the greedy policy's inputs."""
+    logged = ppo.LoggedTrajectories(
+        obs=jnp.asarray(_per_customer(data, "context")),
+        action=jnp.asarray(_per_customer(data, "action")),
+        action_prob=jnp.asarray(_per_customer(data, "action_prob")),
+        reward=jnp.asarray(_per_customer(data, "reward")),
+        last_next_obs=jnp.asarray(_per_customer(data, "next_context")[:, -1]),
+    )
+    out = _ppo_train_fn(cfg, num_arms, logged.obs.shape[-1])(key, None, logged)
+    return ppo.agent_of(out["state"])
+
+
+@functools.lru_cache(maxsize=4)
+def _ppo_train_fn(cfg: ProtocolConfig, num_arms: int, dim: int):
+    """One compiled trainer for every training run of a protocol."""
+    return jax.jit(make_train(ppo.make_offline_trainer(cfg.ppo_config(), (dim,), spaces.Discrete(num_arms))))
+
+
+@functools.lru_cache(maxsize=4)
+def _dqn_train_fn(cfg: ProtocolConfig, num_arms: int, dim: int, rows: int):
+    config = cfg.dqn_config(rows)
+    return jax.jit(make_train(dqn.make_offline_trainer(config, (dim,), spaces.Discrete(num_arms))))
+
+
+def train_dqn(data, num_arms: int, cfg: ProtocolConfig, key):
+    """Offline DQN on every logged transition; returns the Q-network parameters."""
+    logged = dqn.Transitions(
+        obs=jnp.asarray(data["context"]),
+        action=jnp.asarray(data["action"]),
+        reward=jnp.asarray(data["reward"]),
+        next_obs=jnp.asarray(data["next_context"]),
+        terminated=jnp.zeros(len(data["reward"])),
+    )
+    rows = min(cfg.rl_customers * data["weeks"], len(data["reward"]))
+    return _dqn_train_fn(cfg, num_arms, logged.obs.shape[-1], rows)(key, None, logged)["state"].params
+
+
 def make_agent_policy(kind: str, cfg: ProtocolConfig, num_arms: int):
     """``policy(key, obs, state, params, agent)`` for an agent's trained parameters ``agent`` (for the
     Boltzmann bandit: its network parameters, so every training run reuses one compiled evaluator)."""
@@ -175,11 +283,18 @@ def make_agent_policy(kind: str, cfg: ProtocolConfig, num_arms: int):
         return lambda k, o, s, p, a: jax.random.categorical(k, net.apply(a, o) / cfg.nb_temperature).astype(
             jnp.int32
         )
+    if kind == "ppo":
+        act = ppo.make_policy(cfg.ppo_config(), spaces.Discrete(num_arms))
+        return lambda k, o, s, p, a: act(a, k, o).astype(jnp.int32)
+    if kind == "dqn":
+        act = dqn.make_policy(cfg.dqn_config(1), spaces.Discrete(num_arms))
+        return lambda k, o, s, p, a: act(a, k, o).astype(jnp.int32)
     if kind == "baseline":  # a static level for everyone, or random when the level is -1
         return level_policy
     raise ValueError(f"unknown agent {kind!r}; choose one of {AGENTS}")
 
 
+@functools.lru_cache(maxsize=16)
 def evaluator(kind: str, cfg: ProtocolConfig, num_arms: int):
     """Jitted ``(params, state, obs, key, agent) -> per-customer metrics`` over ``eval_weeks`` weeks."""
     env = CouponEnv()
@@ -327,6 +442,10 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
             k = jax.random.fold_in(jax.random.fold_in(key, AGENTS.index(kind)), r)
             if kind == "neural_boltzmann":
                 agent = train_neural(data, num_arms, cfg, k, rng).params
+            elif kind == "ppo":
+                agent = train_ppo(data, num_arms, cfg, k)
+            elif kind == "dqn":
+                agent = train_dqn(data, num_arms, cfg, k)
             else:
                 forgetting = cfg.linucb_forgetting if kind == "linucb" else cfg.lints_forgetting
                 agent = train_linear(
