@@ -39,14 +39,17 @@ def test_atomic_write_never_leaves_partial_file(tmp_path):
 
 def test_main_job_writes_table_and_plot(tmp_path, capsys):
     out = tmp_path / "res"
-    main(["--out", str(out), "--train-seeds", "1-6", "--test-seeds", "2001-2004", "--horizon", "10"])
+    args = ["--out", str(out), "--train-seeds", "1-6", "--test-seeds", "2001-2004", "--horizon", "10"]
+    main(args + ["--ppo-updates", "3", "--ppo-envs", "8"])
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert {(r["split"], r["policy"]) for r in rows} == {
-        (s, p) for s in ("train", "test") for p in ("expert", "greedy", "random")
+        (s, p) for s in ("train", "test") for p in ("expert", "greedy", "random", "ppo")
     }
+    assert (out / "ppo_training.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "ppo_checkpoints").glob("*/3"))) == 1  # the finished run's last checkpoint
     assert [int(r["episodes"]) for r in rows if r["policy"] == "expert"] == [6, 4]
     data = json.loads((out / "results.json").read_text())
-    assert data["meta"]["config"]["horizon"] == 10 and len(data["rows"]) == 6
+    assert data["meta"]["config"]["horizon"] == 10 and len(data["rows"]) == 8
     assert (out / "cumulative_revenue.png").read_bytes()[:4] == b"\x89PNG"
     assert "expert" in (out / "results.md").read_text()
     assert "revenue" in capsys.readouterr().out

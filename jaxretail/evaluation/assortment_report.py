@@ -1,8 +1,13 @@
-"""Main job: evaluate the expert, greedy and random assortment policies on train and test seeds.
+"""Main job: evaluate the expert, greedy, random and a learned PPO top-K assortment policy on train
+and test seeds.
 
-Prints mean +- standard error of the undiscounted episode revenue, and writes ``results.csv``,
-``results.json``, ``results.md`` and ``cumulative_revenue.png`` (cumulative revenue over the
-``T`` steps, mean with a 95% band) to the output folder. Run ``python scripts/evaluate_assortment.py
+PPO (item-score actor followed by top-K, :mod:`jaxretail.envs.assortment.learned`) is first trained
+online for ``--ppo-updates`` updates on freshly drawn episodes (never the evaluation seeds), with
+progress and an orbax checkpoint after every chunk of updates in ``<out>/ppo_checkpoints`` (an
+interrupted run resumes; ``--ppo-updates 0`` skips it). Prints mean +- standard error of the
+undiscounted episode revenue, and writes ``results.csv``, ``results.json``, ``results.md``,
+``cumulative_revenue.png`` (cumulative revenue over the ``T`` steps, mean with a 95% band) and
+``ppo_training.png`` to the output folder. Run ``python scripts/evaluate_assortment.py
 --help`` for the options.
 """
 
@@ -15,19 +20,22 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxretail.agents import ppo
+from jaxretail.agents.training import run as run_trainer
 from jaxretail.envs.assortment import (
     DynamicAssortment,
     expert_policy,
     greedy_policy,
     random_policy,
 )
+from jaxretail.envs.assortment.learned import ppo_config, ppo_policy, score_vector_env
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
-from jaxretail.evaluation.plots import plot_cumulative_reward
+from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_curve
 from jaxretail.evaluation.stats import mean_se
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
 
-POLICIES = ("expert", "greedy", "random")
+POLICIES = ("expert", "greedy", "random", "ppo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--horizon", type=int, default=80)
     ap.add_argument("--exogenous", action="store_true", help="freeze hype and saturation")
     ap.add_argument("--policy-seed", type=int, default=0, help="seed of the random policy")
+    ap.add_argument("--ppo-updates", type=int, default=50, help="PPO training updates (0: no PPO)")
+    ap.add_argument("--ppo-envs", type=int, default=256, help="episodes simulated in parallel per update")
+    ap.add_argument("--ppo-seed", type=int, default=0)
     ap.add_argument(
         "--expert-batch",
         type=int,
@@ -76,6 +87,15 @@ def run(args: argparse.Namespace) -> list[dict]:
         f"{'exogenous' if params.exogenous else 'endogenous'}; device {jax.devices()[0]}",
         flush=True,
     )
+    training = None
+    if args.ppo_updates > 0:
+        tag = (
+            f"N{params.num_items}-d{params.num_features}-K{params.assortment_size}-T{params.horizon}-"
+            f"{params.obs_mode}-{'exo' if params.exogenous else 'endo'}-updates{args.ppo_updates}-"
+            f"envs{args.ppo_envs}-seed{args.ppo_seed}"
+        )  # a checkpoint is only resumed by the same training run
+        training = train_ppo(env, params, args, out / "ppo_checkpoints" / tag)
+        policies["ppo"] = (ppo_policy(training["config"], training["agent"]), None)
     all_seeds = [s for seeds in splits.values() for s in seeds]
     for name, (policy, batch) in policies.items():
         start = time.perf_counter()  # one compiled rollout per policy covers every split
@@ -111,7 +131,32 @@ def run(args: argparse.Namespace) -> list[dict]:
             flush=True,
         )
     write_outputs(out, rows, curves, args)
+    if training is not None:
+        test = {r["policy"]: r["mean_revenue"] for r in rows if r["split"] == "test"}
+        plot_learning_curve(
+            {"PPO (training episodes)": training["episode_return"]},
+            out / "ppo_training.png",
+            references={f"{k} (test seeds)": test[k] for k in ("expert", "greedy", "random")},
+        )
     return rows
+
+
+def train_ppo(env, params, args, checkpoint_dir: Path) -> dict:
+    """Online PPO over ``--ppo-envs`` parallel episodes, checkpointed every 10 updates."""
+    if args.ppo_envs < 4 or args.ppo_envs % 4:
+        raise ValueError(f"--ppo-envs must be a positive multiple of 4, got --ppo-envs={args.ppo_envs}")
+    config = ppo_config(num_updates=args.ppo_updates, num_steps=params.horizon)
+    trainer = ppo.make_trainer(config, score_vector_env(env, params, args.ppo_envs))
+    start = time.perf_counter()
+    res = run_trainer(trainer, jax.random.key(args.ppo_seed), checkpoint_dir=checkpoint_dir, chunk_updates=10)
+    steps = args.ppo_updates * params.horizon * args.ppo_envs
+    returns = np.asarray(res["metrics"]["episode_return"])
+    print(
+        f"  ppo: {args.ppo_updates} updates, {steps:,} env steps in {time.perf_counter() - start:.1f} s; "
+        f"training episode return {returns[0]:.1f} -> {returns[-1]:.1f}",
+        flush=True,
+    )
+    return {"config": config, "agent": ppo.agent_of(res["state"]), "episode_return": returns}
 
 
 def write_outputs(out: Path, rows: list[dict], curves: dict, args: argparse.Namespace) -> None:

@@ -41,3 +41,26 @@ def plot_cumulative_reward(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=120)
     plt.close(fig)
+
+
+def plot_learning_curve(
+    curves: dict[str, np.ndarray],
+    path: str | os.PathLike,
+    xlabel: str = "update",
+    ylabel: str = "mean episode return",
+    references: dict[str, float] | None = None,
+) -> None:
+    """Training curves (name -> values per update), with optional horizontal reference levels."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), np.asarray(values), label=name)
+    for name, level in (references or {}).items():
+        ax.axhline(level, linestyle="--", linewidth=1, label=name, color=None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=120)
+    plt.close(fig)
