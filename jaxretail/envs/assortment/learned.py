@@ -4,7 +4,7 @@ The learner acts in item-score space (a diagonal Gaussian over ``N`` reals from
 :class:`~jaxretail.agents.networks.ItemScoreActor`, one shared MLP per item column of the observation);
 :func:`score_vector_env` maps scores to the environment's ``K``-subset mask, and :func:`ppo_policy`
 turns a trained agent into a :class:`~jaxretail.core.rollout.Policy` for evaluation (greedy: the mean
-scores).
+scores). :func:`subset_vector_env` offers the discrete alternative (one action per subset) for DQN.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from jaxretail.agents import ppo
 from jaxretail.core import spaces
 from jaxretail.core.vector import VectorEnv, batched, map_action
 from jaxretail.envs.assortment.env import DynamicAssortment
-from jaxretail.envs.assortment.policies import top_k_mask
+from jaxretail.envs.assortment.policies import subset_masks, top_k_mask
 from jaxretail.envs.assortment.types import AssortmentParams
 
 
@@ -49,3 +49,12 @@ def ppo_policy(config: ppo.PPOConfig, agent: dict, greedy: bool = True):
         return top_k_mask(act(agent, key, obs[None])[0], params.assortment_size)
 
     return policy
+
+
+def subset_vector_env(env: DynamicAssortment, params: AssortmentParams, num_envs: int) -> VectorEnv:
+    """``num_envs`` episodes with one discrete action per ``K``-subset (``C(N, K)`` actions, in the
+    lexicographic order of :func:`~jaxretail.envs.assortment.policies.subset_masks`), for value-based
+    learners such as DQN."""
+    masks = jnp.asarray(subset_masks(params.num_items, params.assortment_size))
+    venv = batched(env, params, num_envs)
+    return map_action(venv, lambda a: masks[a], spaces.Discrete(masks.shape[0]))
