@@ -1,0 +1,316 @@
+"""The jaxretail benchmark suite behind ``python scripts/bench.py``.
+
+Cases (each timed as compile + median of steady-state repetitions after a warm-up, against a NumPy
+reference measured in the same run):
+
+| case | unit | JAX | NumPy reference |
+|---|---|---|---|
+| assortment_env | env-step | random-policy rollout (scan over T, vmap over B) | the same, vectorised |
+| assortment_expert | decision | exact parametric (Dinkelbach) expert rollout | chunked enumeration expert |
+| coupon_env | customer-week | population env, random coupons, scan over weeks | the same weekly model |
+| bandit_update | context | LinUCB batch update + UCB decisions | normal equations + solves |
+| ppo_coupon, dqn_coupon | customer-week | training (rollout + learning) | the simulation alone |
+| ppo_assortment, dqn_assortment | env-step | training (rollout + learning) | the simulation alone |
+
+For the two environment steps the suite also reports XLA's count of bytes accessed and flops per
+item and the fraction of the device's measured streaming bandwidth that the step reaches.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import Timing, time_jit, time_python  # noqa: E402
+from numpy_assortment import NumpyAssortment, run_episode  # noqa: E402
+from numpy_coupon import NumpyCouponWeek  # noqa: E402
+
+from jaxretail.agents import dqn, ppo  # noqa: E402
+from jaxretail.agents.bandits import linear  # noqa: E402
+from jaxretail.agents.training import make_train  # noqa: E402
+from jaxretail.core.rollout import rollout, scan_steps  # noqa: E402
+from jaxretail.core.vector import population  # noqa: E402
+from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, random_policy  # noqa: E402
+from jaxretail.envs.assortment.learned import ppo_config, score_vector_env, subset_vector_env  # noqa: E402
+from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
+from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
+from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
+from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
+
+SCALES = {
+    # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates
+    "small": dict(
+        assort_envs=1_000, assort_steps=20, expert_envs=1_000, expert_steps=5, numpy_expert_envs=1_000,
+        coupon_customers=1_000, coupon_weeks=3, numpy_weeks=1, bandit_contexts=10_000,
+        rl_customers=1_000, rl_episodes=256, rl_updates=1, repeats=2,
+    ),
+    "paper": dict(
+        assort_envs=100_000, assort_steps=80, expert_envs=100_000, expert_steps=10, numpy_expert_envs=10_000,
+        coupon_customers=100_000, coupon_weeks=70, numpy_weeks=2, bandit_contexts=100_000,
+        rl_customers=100_000, rl_episodes=100_000, rl_updates=2, repeats=2,
+    ),
+    "large": dict(
+        assort_envs=1_000_000, assort_steps=80, expert_envs=1_000_000, expert_steps=5,
+        numpy_expert_envs=10_000,
+        coupon_customers=1_000_000, coupon_weeks=5, numpy_weeks=1, bandit_contexts=1_000_000,
+        rl_customers=1_000_000, rl_episodes=1_000_000, rl_updates=1, repeats=2,
+    ),
+}  # fmt: skip
+CASES = (
+    "assortment_env", "assortment_expert", "coupon_env", "bandit_update",
+    "ppo_coupon", "dqn_coupon", "ppo_assortment", "dqn_assortment",
+)  # fmt: skip
+
+
+def _row(case, unit, items, timing: Timing, numpy_seconds, numpy_items, sizes, reference) -> dict:
+    per_s = items / timing.seconds
+    numpy_per_s = numpy_items / numpy_seconds if numpy_seconds else float("nan")
+    return {
+        "case": case,
+        "unit": unit,
+        "sizes": sizes,
+        "items": items,
+        "compile_s": timing.compile_s,
+        "seconds": timing.seconds,
+        "repeat_seconds": timing.repeats,
+        "items_per_s": per_s,
+        "us_per_item": 1e6 / per_s,
+        "numpy_items_per_s": numpy_per_s,
+        "ratio_vs_numpy": per_s / numpy_per_s,
+        "reference": reference,
+        "buffer_bytes": timing.buffer_bytes,
+    }
+
+
+def assortment_env(s: dict, repeats: int) -> dict:
+    env = DynamicAssortment()
+    params = env.default_params
+    b, t = s["assort_envs"], s["assort_steps"]
+    keys = episode_keys(range(b))
+    timing = time_jit(
+        lambda k: rollout(env, random_policy, k, params, keys, t)[2].sum(0), (jax.random.key(0),), repeats
+    )
+    ref = NumpyAssortment(b, horizon=params.horizon)
+    numpy_s = time_python(lambda: run_episode(ref, "random", t), repeats)
+    row = _row(
+        "assortment_env", "env-step", b * t, timing, numpy_s, b * t, {"envs": b, "steps": t}, "NumPy rollout"
+    )
+    # XLA's count for one step of the batch (policy + step), per env-step
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    step_keys = jax.random.split(jax.random.key(1), b)
+
+    def one_step(state, keys):
+        action = jax.vmap(random_policy, in_axes=(0, 0, 0, None))(keys, obs, state, params)
+        return jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(keys, state, action, params)[1:3]
+
+    cost = time_jit(one_step, (state, step_keys), repeats=1, warmup=0)
+    row["bytes_per_item"] = cost.bytes_accessed / b
+    row["flops_per_item"] = cost.flops / b
+    return row
+
+
+def assortment_expert(s: dict, repeats: int) -> dict:
+    env = DynamicAssortment()
+    params = env.default_params
+    b, t = s["expert_envs"], s["expert_steps"]
+    keys = episode_keys(range(b))
+    policy = expert_parametric_policy()
+    timing = time_jit(
+        lambda k: rollout(env, policy, k, params, keys, t)[2].sum(0), (jax.random.key(0),), repeats
+    )
+    nb = min(b, s["numpy_expert_envs"])
+    ref = NumpyAssortment(nb, horizon=params.horizon)
+    numpy_s = time_python(lambda: run_episode(ref, "expert", t), max(1, repeats - 1))
+    sizes = {"envs": b, "steps": t, "numpy_envs": nb}
+    return _row(
+        "assortment_expert", "decision", b * t, timing, numpy_s, nb * t, sizes, "NumPy enumeration expert"
+    )
+
+
+def _coupon_params(customers: int):
+    cfg = get_config("benchmark")
+    scenario = sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper")
+    return cfg, scenario, make_params(scenario, cfg)
+
+
+def coupon_env(s: dict, repeats: int) -> dict:
+    u, weeks = s["coupon_customers"], s["coupon_weeks"]
+    cfg, scenario, params = _coupon_params(u)
+    env = CouponEnv(params)
+
+    def run(key):
+        obs, state = env.reset(key, params)
+
+        def record(tr):
+            return jnp.stack([tr.reward.sum(), tr.info["visited"].mean()])
+
+        _, _, rec = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks, record=record)
+        return rec
+
+    timing = time_jit(run, (jax.random.key(0),), repeats)
+    visit_rate = float(np.mean(np.asarray(jax.jit(run)(jax.random.key(0)))[:, 1]))
+    ref = NumpyCouponWeek(scenario, cfg)
+    rng = np.random.default_rng(1)
+    price = np.asarray(scenario.base_price, np.float64)
+    nw = s["numpy_weeks"]
+    numpy_s = time_python(
+        lambda: [ref.week(0.05 * rng.integers(0, 11, u), price) for _ in range(nw)], max(1, repeats - 1)
+    )
+    sizes = {"customers": u, "products": cfg.num_products, "weeks": weeks, "numpy_weeks": nw}
+    row = _row("coupon_env", "customer-week", u * weeks, timing, numpy_s, u * nw, sizes, "NumPy weekly model")
+    # XLA's count for one week of one block of 512 customers (the per-visitor work dominates)
+    _, _, p512 = _coupon_params(512)
+    _, st512 = CouponEnv(p512).reset(jax.random.key(0), p512)
+    cost = time_jit(
+        lambda st, a: simulate_week(st, a, p512)["reward"], (st512, jnp.zeros(512, jnp.int32)), 1, 0
+    )
+    row["visit_rate"] = visit_rate
+    row["bytes_per_item"] = visit_rate * cost.bytes_accessed / 512
+    row["flops_per_item"] = visit_rate * cost.flops / 512
+    return row
+
+
+def _numpy_bandit(x, a, r, num_arms, alpha=1.0):
+    d = x.shape[1]
+    onehot = np.eye(num_arms)[a]
+    prec = np.einsum("na,nd,ne->ade", onehot, x, x) + np.eye(d)
+    bsum = np.einsum("na,nd,n->ad", onehot, x, r)
+    chol = np.linalg.cholesky(prec)
+    theta = np.stack([np.linalg.solve(prec[k], bsum[k]) for k in range(num_arms)])
+    inv = np.stack([np.linalg.inv(prec[k]) for k in range(num_arms)])
+    width = np.sqrt(np.einsum("nd,ade,ne->na", x, inv, x))
+    del chol
+    return np.argmax(x @ theta.T + alpha * width, axis=1)
+
+
+def bandit_update(s: dict, repeats: int) -> dict:
+    n, d, arms = s["bandit_contexts"], 10, 11
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    a = rng.integers(0, arms, n).astype(np.int32)
+    r = rng.standard_normal(n).astype(np.float32)
+
+    def step(x, a, r):
+        state = linear.update(linear.init(arms, d), x, a, r)
+        return linear.act_ucb(state, x, 1.0)
+
+    timing = time_jit(step, (jnp.asarray(x), jnp.asarray(a), jnp.asarray(r)), repeats)
+    numpy_s = time_python(lambda: _numpy_bandit(x, a, r, arms), repeats)
+    sizes = {"contexts": n, "dim": d, "arms": arms}
+    return _row("bandit_update", "context", n, timing, numpy_s, n, sizes, "NumPy normal equations + UCB")
+
+
+def _rl_case(name, unit, venv, trainer, steps_per_update, numpy_rate, sizes, repeats) -> dict:
+    timing = time_jit(lambda k: make_train(trainer)(k)["metrics"], (jax.random.key(1),), repeats)
+    items = venv.num_envs * steps_per_update * trainer.num_updates
+    row = _row(
+        name, unit, items, timing, items / numpy_rate, items, sizes, "NumPy simulation of the same steps"
+    )
+    row["updates_per_s"] = trainer.num_updates / timing.seconds
+    return row
+
+
+def _numpy_coupon_rate(u: int, weeks: int = 1) -> float:
+    cfg, scenario, _ = _coupon_params(u)
+    ref = NumpyCouponWeek(scenario, cfg)
+    rng = np.random.default_rng(1)
+    price = np.asarray(scenario.base_price, np.float64)
+    seconds = time_python(lambda: [ref.week(0.05 * rng.integers(0, 11, u), price) for _ in range(weeks)], 1)
+    return u * weeks / seconds
+
+
+def _numpy_assortment_rate(b: int, t: int = 10) -> float:
+    ref = NumpyAssortment(b)
+    return b * t / time_python(lambda: run_episode(ref, "random", t), 1)
+
+
+def ppo_coupon(s: dict, repeats: int) -> dict:
+    u, updates = s["rl_customers"], s["rl_updates"]
+    _, _, params = _coupon_params(u)
+    venv = population(CouponEnv(params), params, 70)
+    cfg = ppo.PPOConfig(num_updates=updates, num_steps=10, update_epochs=4, num_minibatches=4)
+    sizes = {"customers": u, "updates": updates, "weeks_per_update": 10}
+    return _rl_case(
+        "ppo_coupon",
+        "customer-week",
+        venv,
+        ppo.make_trainer(cfg, venv),
+        10,
+        _numpy_coupon_rate(min(u, 10_000)),
+        sizes,
+        repeats,
+    )
+
+
+def dqn_coupon(s: dict, repeats: int) -> dict:
+    u, updates = s["rl_customers"], 5 * s["rl_updates"]
+    _, _, params = _coupon_params(u)
+    venv = population(CouponEnv(params), params, 70)
+    cfg = dqn.DQNConfig(
+        num_updates=updates, gradient_steps=10, batch_size=4096, buffer_size=max(100_000, u),
+        learning_starts=0, hidden=(16,), recurrent_units=4,
+    )  # fmt: skip
+    sizes = {"customers": u, "updates": updates, "weeks_per_update": 1, "gradient_steps_per_update": 10}
+    return _rl_case(
+        "dqn_coupon",
+        "customer-week",
+        venv,
+        dqn.make_trainer(cfg, venv),
+        1,
+        _numpy_coupon_rate(min(u, 10_000)),
+        sizes,
+        repeats,
+    )
+
+
+def ppo_assortment(s: dict, repeats: int) -> dict:
+    b, updates = s["rl_episodes"], s["rl_updates"]
+    env = DynamicAssortment()
+    venv = score_vector_env(env, env.default_params, b)
+    cfg = ppo_config(num_updates=updates)
+    sizes = {"episodes": b, "updates": updates, "steps_per_update": cfg.num_steps}
+    return _rl_case(
+        "ppo_assortment",
+        "env-step",
+        venv,
+        ppo.make_trainer(cfg, venv),
+        cfg.num_steps,
+        _numpy_assortment_rate(min(b, 100_000)),
+        sizes,
+        repeats,
+    )
+
+
+def dqn_assortment(s: dict, repeats: int) -> dict:
+    b, updates = s["rl_episodes"], 10 * s["rl_updates"]
+    env = DynamicAssortment()
+    venv = subset_vector_env(env, env.default_params, b)
+    cfg = dqn.DQNConfig(
+        num_updates=updates, gradient_steps=1, batch_size=256, buffer_size=max(100_000, b),
+        learning_starts=0, hidden=(64, 64),
+    )  # fmt: skip
+    sizes = {
+        "episodes": b, "updates": updates, "steps_per_update": 1, "gradient_steps_per_update": 1,
+        "batch_size": 256, "actions": venv.action_space.n,
+    }  # fmt: skip
+    return _rl_case(
+        "dqn_assortment",
+        "env-step",
+        venv,
+        dqn.make_trainer(cfg, venv),
+        1,
+        _numpy_assortment_rate(min(b, 100_000)),
+        sizes,
+        repeats,
+    )
+
+
+def run_case(name: str, scale: str, repeats: int | None = None) -> dict:
+    s = SCALES[scale]
+    return globals()[name](s, repeats or s["repeats"])

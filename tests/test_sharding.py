@@ -1,0 +1,98 @@
+"""Sharding the customer / episode axis over 4 forced CPU devices leaves every result unchanged:
+assortment rollouts, coupon weeks and the shard_map bandit update (each in a fresh process, since
+the device count is fixed when JAX starts)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+FORCED = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+
+
+def run_forced(code: str) -> str:
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=FORCED
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_sharded_assortment_rollout_equals_one_device():
+    out = run_forced(
+        """
+        import jax, numpy as np
+        from jaxretail.core.rollout import rollout
+        from jaxretail.core.sharding import customer_mesh, shard_leading
+        from jaxretail.envs.assortment import DynamicAssortment, random_policy
+        from jaxretail.evaluation.episodes import episode_keys
+        env = DynamicAssortment(); p = env.default_params
+        keys = episode_keys(range(64))
+        run = jax.jit(lambda k, keys: rollout(env, random_policy, k, p, keys, 20)[2])
+        single = np.asarray(run(jax.random.key(0), keys))
+        mesh = customer_mesh()
+        sharded = run(jax.random.key(0), shard_leading(keys, mesh, 64))
+        assert len(jax.devices()) == 4 and len(sharded.sharding.device_set) == 4
+        np.testing.assert_array_equal(single, np.asarray(sharded))
+        try:
+            shard_leading(keys[:7], mesh, 7)
+        except ValueError as err:
+            assert "divisible" in str(err)
+        else:
+            raise AssertionError("an uneven split must be an error")
+        print("OK", single.sum())
+        """
+    )
+    assert out.startswith("OK")
+
+
+def test_sharded_coupon_weeks_equal_one_device():
+    out = run_forced(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jaxretail.core.sharding import customer_mesh, shard_leading
+        from jaxretail.envs.coupon import get_config, sample_scenario
+        from jaxretail.envs.coupon import env as E
+        cfg = get_config("benchmark"); U = 256
+        params = E.make_params(sample_scenario(jax.random.key(0), cfg, U), cfg, block_size=64)
+        env = E.CouponEnv(params)
+        step = jax.jit(env.step_env)
+        def run(shard):
+            obs, st = env.reset(jax.random.key(0), params)
+            action = jnp.arange(U, dtype=jnp.int32) % 11
+            if shard:
+                st, action = shard_leading((st, action), customer_mesh(), U)
+            out = []
+            for w in range(3):
+                obs, st, r, *_ = step(jax.random.key(w), st, action, params)
+                out.append(np.asarray(r))
+            return np.stack(out), np.asarray(obs)
+        a, b = run(False), run(True)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-6)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-6)
+        print("OK", a[0].sum())
+        """
+    )
+    assert out.startswith("OK")
+
+
+def test_shard_map_bandit_update_equals_the_single_device_update():
+    out = run_forced(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jaxretail.agents.bandits import linear
+        from jaxretail.core.sharding import customer_mesh, sharded_bandit_update, shard_leading
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.standard_normal((400, 5)), jnp.float32)
+        a = jnp.asarray(rng.integers(0, 3, 400), jnp.int32)
+        r = jnp.asarray(rng.standard_normal(400), jnp.float32)
+        start = linear.update(linear.init(3, 5), x[:40], a[:40], r[:40])
+        want = linear.update(start, x, a, r, 0.7)
+        mesh = customer_mesh()
+        got = sharded_bandit_update(mesh)(start, *shard_leading((x, a, r), mesh, 400), 0.7)
+        for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+            np.testing.assert_allclose(np.asarray(w), np.asarray(g), rtol=1e-5, atol=1e-4)
+        print("OK")
+        """
+    )
+    assert out.startswith("OK")
