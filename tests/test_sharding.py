@@ -76,6 +76,41 @@ def test_sharded_coupon_weeks_equal_one_device():
     assert out.startswith("OK")
 
 
+def test_shard_map_coupon_week_equals_one_device():
+    out = run_forced(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jaxretail.core.sharding import customer_mesh, shard_leading
+        from jaxretail.envs.coupon import get_config, sample_scenario
+        from jaxretail.envs.coupon import env as E
+        from jaxretail.envs.coupon.sharded import shard_state, sharded_step
+        cfg = get_config("hfhd"); U = 256   # hfhd: the marketing feature depends on last week's coupon
+        params = E.make_params(sample_scenario(jax.random.key(1), cfg, U), cfg, block_size=64)
+        env = E.CouponEnv(params)
+        obs, st = env.reset(jax.random.key(0), params)
+        mesh = customer_mesh()
+        step, st2 = sharded_step(params, mesh), shard_state(st, mesh)
+        one = jax.jit(env.step_env)
+        for w in range(3):
+            action = (jnp.arange(U, dtype=jnp.int32) * (w + 3)) % 11
+            obs, st, r, _, _, info = one(jax.random.key(w), st, action, params)
+            obs2, st2, r2, info2 = step(st2, shard_leading(action, mesh, U))
+            np.testing.assert_allclose(np.asarray(r), np.asarray(r2), rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(obs), np.asarray(obs2), rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(np.asarray(info["visited"]), np.asarray(info2["visited"]))
+        assert len(r2.sharding.device_set) == 4
+        try:
+            sharded_step(E.make_params(sample_scenario(jax.random.key(1), cfg, 10), cfg), mesh)
+        except ValueError as err:
+            assert "divisible" in str(err)
+        else:
+            raise AssertionError("an uneven split must be an error")
+        print("OK", float(r.sum()))
+        """
+    )
+    assert out.startswith("OK")
+
+
 def test_shard_map_bandit_update_equals_the_single_device_update():
     out = run_forced(
         """

@@ -92,6 +92,9 @@ class CouponParams(EnvParams):
     utility_cap: float | None = struct.field(pytree_node=False, default=None)
     discount_factor: float = struct.field(pytree_node=False, default=1.0)
     coupon_scope: str = struct.field(pytree_node=False, default="store")  # "store" [U] | "category" [U, J]
+    # set on the params of one shard inside jax.shard_map (see sharded_step): the mesh axis whose
+    # index locates the shard's customers and over which population-wide means are summed
+    axis_name: str | None = struct.field(pytree_node=False, default=None)
 
 
 COUPON_SCOPES = ("store", "category")
@@ -203,6 +206,21 @@ def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
     )
 
 
+def customer_ids(params: CouponParams) -> jax.Array:
+    """Global ids ``[U]`` (uint32) of the customers held by ``params``: a shard of ``U`` customers on
+    position ``k`` of the mesh axis holds customers ``k U .. k U + U - 1``."""
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    if params.axis_name is None:
+        return ids
+    return jax.lax.axis_index(params.axis_name).astype(jnp.uint32) * params.num_customers + ids
+
+
+def _population_sum(x: jax.Array, params: CouponParams) -> jax.Array:
+    """Sum over the whole population (across the shards of ``params.axis_name`` if set)."""
+    total = jnp.sum(x)
+    return total if params.axis_name is None else jax.lax.psum(total, params.axis_name)
+
+
 def _customer_hashes(seeds, ids: jax.Array) -> jax.Array:
     """``[B, 7]`` hashes per customer: 3 latent streams (week independent) + 4 weekly streams."""
     latent = jax.vmap(lambda s: hash_bits(s, ids), out_axes=1)(seeds["latent"])
@@ -217,7 +235,7 @@ def _uniform(seeds, stream: int, ids: jax.Array) -> jax.Array:
 def marketing_feature(params: CouponParams, seeds, discount: jax.Array, coupon: jax.Array) -> jax.Array:
     """``M_ut`` for the coming week, ``[U]`` (``random``, ``discount`` or ``discount_coupon`` mode)."""
     mode = params.config.marketing_mode
-    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    ids = customer_ids(params)
     if mode == "random":  # m ~ N(0, 1), s ~ HalfNormal(1) (= |m| with the original's shared key), M ~ N(m, s)
         m = uniform_to_normal(_uniform(seeds, _MKT_MEAN, ids))
         s = (
@@ -237,7 +255,7 @@ def observed_feature_totals(params: CouponParams, week: jax.Array, seeds) -> tup
     """``(Q [U], S [U])``: per-customer totals of the week's observed feature (see
     :func:`jaxretail.envs.coupon.customer.observed_feature`); functions of (scenario, week, customer)."""
     n_i = params.config.num_products
-    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    ids = customer_ids(params)
     base = jax.random.fold_in(jax.random.fold_in(params.scenario.noise_key, week), 55)
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, ids)
     chi2 = jax.vmap(lambda k: jax.random.chisquare(k, float(n_i)))(keys).astype(jnp.float32)
@@ -256,7 +274,7 @@ def mean_observed_feature(params: CouponParams, seeds, week: jax.Array | None = 
     layout = layout_for(params.config.category_sizes)
     valid = jnp.asarray(layout.valid)
     tiles = week_tiles(params, jnp.ones(params.config.num_products), seeds)
-    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    ids = customer_ids(params)
     hashes = _customer_hashes(seeds, ids)
     normal = lambda h, s: uniform_to_normal(bits_to_uniform(keyed_bits(h[s], tiles.product_consts[s])))
 
@@ -289,14 +307,17 @@ def context(state: CouponState, params: CouponParams) -> jax.Array:
     n_u = params.num_customers
     safe = lambda a, b: a / jnp.maximum(b, 1.0)
     has_lines = s.lines > 0
-    any_lines = jnp.maximum(jnp.sum(has_lines), 1)
+    total = lambda x: _population_sum(x, params)  # noqa: E731
+    any_lines = jnp.maximum(total(has_lines.astype(jnp.float32)), 1.0)
     avg_price = safe(s.line_price, s.lines)
     avg_disc = safe(s.line_discount, s.lines)
-    mean_price = jnp.sum(jnp.where(has_lines, avg_price, 0.0)) / any_lines
-    mean_disc = jnp.sum(jnp.where(has_lines, avg_disc, 0.0)) / any_lines
+    mean_price = total(jnp.where(has_lines, avg_price, 0.0)) / any_lines
+    mean_disc = total(jnp.where(has_lines, avg_disc, 0.0)) / any_lines
     redeemers = s.redeemed_lines > 0
     avg_redeemed = safe(s.redeemed_value, s.redeemed_lines)
-    mean_redeemed = jnp.sum(jnp.where(redeemers, avg_redeemed, 0.0)) / jnp.maximum(jnp.sum(redeemers), 1)
+    mean_redeemed = total(jnp.where(redeemers, avg_redeemed, 0.0)) / jnp.maximum(
+        total(redeemers.astype(jnp.float32)), 1.0
+    )
     feats = jnp.stack([
         state.previous_items / params.config.num_products,
         jnp.full((n_u,), jnp.mean(state.price)),
@@ -384,7 +405,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     opts = model_options(params)
     week = state.t
     seeds = stream_seeds(sc, week)
-    ids = jnp.arange(n_u, dtype=jnp.uint32)
+    ids = customer_ids(params)
     coupon = jnp.asarray(cfg.coupon_levels, jnp.float32)[action]  # [U] or [U, J]
     coupon = jnp.broadcast_to(coupon[:, None] if coupon.ndim == 1 else coupon, (n_u, n_j))  # [U, J]
     redeemed = (_uniform(seeds, _REDEEM, ids) < sc.redemption_rate).astype(jnp.float32)
@@ -406,7 +427,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     valid = jnp.asarray(layout.valid)
     order = jnp.nonzero(visited, size=n_u, fill_value=n_u)[0].astype(jnp.uint32)
     padded = jnp.concatenate([order, jnp.full((block,), n_u, jnp.uint32)])
-    cust_hashes = _customer_hashes(seeds, jnp.arange(n_u, dtype=jnp.uint32))
+    cust_hashes = _customer_hashes(seeds, ids)
     cat_hashes = jnp.stack(
         [hash_bits(seeds["weekly"][_CAT], ids), hash_bits(seeds["weekly"][_CHOICE], ids)], 1
     )
@@ -431,7 +452,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
             beta_w_customer=sc.beta_w_customer[gid],
             coupon=coupon[gid],
             redeemed=redeemed[gid],
-            poisson_key=jax.vmap(jax.random.fold_in, in_axes=(None, 0))(poisson_base, gid),
+            poisson_key=jax.vmap(jax.random.fold_in, in_axes=(None, 0))(poisson_base, ids[gid]),
             x_chi2=x_chi2[gid],
             x_total=x_total[gid],
         )
