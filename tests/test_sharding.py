@@ -131,3 +131,21 @@ def test_shard_map_bandit_update_equals_the_single_device_update():
         """
     )
     assert out.startswith("OK")
+
+
+def test_multihost_example_matches_one_process():
+    """Two processes joined by jax.distributed (CPU, gloo) give the single-process revenue."""
+    import re
+    import socket
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "multihost_example.py"
+    args = ["--local", "2", "--customers", "128", "--weeks", "2", "--coordinator", f"localhost:{port}"]
+    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    revenues = re.findall(r"revenue (\S+)", res.stdout)
+    assert "2 processes, 2 devices" in res.stdout and len(revenues) == 2
+    assert float(revenues[0]) == float(revenues[1]) > 0

@@ -1,0 +1,77 @@
+"""scripts/bench.py: the small suite runs end to end and records every case; an absent device is a
+clear error with a non-zero exit status, never a fallback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = str(ROOT / "scripts" / "bench.py")
+
+
+def test_small_suite_runs_end_to_end(tmp_path):
+    res = subprocess.run(
+        [
+            sys.executable,
+            BENCH,
+            "--device",
+            "cpu",
+            "--scale",
+            "small",
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    record = json.loads((tmp_path / "bench-cpu-small.json").read_text())
+    meta, rows = record["meta"], record["rows"]
+    assert meta["platform"] == "cpu" and meta["device_count"] >= 1 and meta["jax"] == jax.__version__
+    assert meta["memory_bandwidth_bytes_per_s"] > 0 and meta["peak_memory_bytes"] > 0
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from suite import CASES
+
+    assert [r["case"] for r in rows] == list(CASES)
+    for r in rows:
+        assert r["seconds"] > 0 and r["compile_s"] > 0 and r["items_per_s"] > 0
+        assert r["ratio_vs_numpy"] == pytest.approx(r["items_per_s"] / r["numpy_items_per_s"])
+    for case in ("assortment_env", "coupon_env"):  # bytes, flops and bandwidth share of the env steps
+        row = next(r for r in rows if r["case"] == case)
+        assert row["bytes_per_item"] > 0 and row["flops_per_item"] > 0 and row["bandwidth_fraction"] > 0
+    assert (tmp_path / "bench-cpu-small.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| coupon_env |" in (tmp_path / "bench-cpu-small.md").read_text()
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu"])
+def test_absent_device_is_a_clear_error(device, tmp_path):
+    if any(
+        d.platform == device or (device == "gpu" and d.platform in ("cuda", "rocm")) for d in jax.devices()
+    ):
+        pytest.skip(f"a {device} is present")
+    res = subprocess.run(
+        [sys.executable, BENCH, "--device", device, "--scale", "small", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert f"--device {device} requested" in res.stderr and "available: cpu" in res.stderr
+    assert not list(tmp_path.iterdir())  # nothing was measured or written
+
+
+def test_unknown_case_is_rejected(tmp_path):
+    res = subprocess.run(
+        [sys.executable, BENCH, "--device", "cpu", "--cases", "warp_drive", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "warp_drive" in res.stderr
