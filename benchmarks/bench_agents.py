@@ -89,7 +89,7 @@ def cases(customers: int, episodes: int):
         num_updates=5, num_steps=1, gradient_steps=10, batch_size=4096, buffer_size=max(100_000, customers),
         learning_starts=0, hidden=(16,), recurrent_units=4,
     )  # fmt: skip
-    assort_ppo = ppo_config(num_updates=3)
+    assort_ppo = ppo_config(num_updates=1)
     assort_dqn = dqn.DQNConfig(
         num_updates=20, num_steps=1, gradient_steps=4, batch_size=4096, buffer_size=max(100_000, episodes),
         learning_starts=0, hidden=(64, 64),
@@ -108,9 +108,11 @@ def cases(customers: int, episodes: int):
     ]
 
 
-def measure(customers: int, episodes: int, seeds: list[int], repeats: int) -> list[dict]:
+def measure(customers: int, episodes: int, seeds: list[int], repeats: int, only: str = "") -> list[dict]:
     rows = []
     for name, unit, venv, trainer, steps_per_update in cases(customers, episodes):
+        if only and only.lower() not in name.lower():
+            continue
         ref_steps = trainer.num_updates * steps_per_update
         _, ref_s = time_call(random_rollout(venv, ref_steps), (jax.random.key(0),), repeats)
         sim_rate = venv.num_envs * ref_steps / ref_s
@@ -146,6 +148,7 @@ def main(argv=None):
     ap.add_argument("--episodes", type=int, default=10_000)
     ap.add_argument("--seeds", default="1,2", help="numbers of seeds trained in parallel (vmap)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", help="run the cases whose name contains this text")
     ap.add_argument("--out", default="results/benchmarks")
     args = ap.parse_args(argv)
     print(
@@ -153,7 +156,8 @@ def main(argv=None):
         f"{'x sim':>8s} {'compile s':>9s}",
         flush=True,
     )
-    rows = measure(args.customers, args.episodes, [int(s) for s in args.seeds.split(",")], args.repeats)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = measure(args.customers, args.episodes, seeds, args.repeats, args.only)
     from jaxretail.utils.atomic import atomic_write_text
 
     meta = {
@@ -162,8 +166,9 @@ def main(argv=None):
         "device": str(jax.devices()[0]),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
-    atomic_write_text(Path(args.out) / "agents.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out}/agents.json")
+    name = f"agents-{args.only}.json" if args.only else "agents.json"
+    atomic_write_text(Path(args.out) / name, json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.out}/{name}")
 
 
 if __name__ == "__main__":

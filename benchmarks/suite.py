@@ -133,10 +133,17 @@ def assortment_expert(s: dict, repeats: int) -> dict:
     )
 
 
+# visitors per streamed block of the coupon week: cache-sized on CPU, large on accelerators (a 512-customer
+# block loop would starve a GPU); set by run_case from the benchmarked device
+BLOCK_SIZE = {"cpu": 512}
+_platform = "cpu"
+
+
 def _coupon_params(customers: int):
     cfg = get_config("benchmark")
     scenario = sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper")
-    return cfg, scenario, make_params(scenario, cfg)
+    block = BLOCK_SIZE.get(_platform, 8192)
+    return cfg, scenario, make_params(scenario, cfg, block_size=min(block, -(-customers // 64) * 64))
 
 
 def coupon_env(s: dict, repeats: int) -> dict:
@@ -311,6 +318,12 @@ def dqn_assortment(s: dict, repeats: int) -> dict:
     )
 
 
-def run_case(name: str, scale: str, repeats: int | None = None) -> dict:
+def run_case(name: str, scale: str, repeats: int | None = None, platform: str = "cpu") -> dict:
+    """Measure one case at ``scale`` (call inside ``jax.default_device`` of the benchmarked device)."""
+    global _platform
+    _platform = platform
     s = SCALES[scale]
-    return globals()[name](s, repeats or s["repeats"])
+    row = globals()[name](s, repeats or s["repeats"])
+    if name.endswith("coupon") or name == "coupon_env":
+        row["sizes"]["block_size"] = BLOCK_SIZE.get(platform, 8192)
+    return row

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         )
         for name in cases:
             start = time.perf_counter()
-            row = run_case(name, args.scale, args.repeats)
+            row = run_case(name, args.scale, args.repeats, device.platform)
             if "bytes_per_item" in row:
                 achieved = row["bytes_per_item"] * row["items_per_s"]
                 row["bandwidth_fraction"] = achieved / meta["memory_bandwidth_bytes_per_s"]
