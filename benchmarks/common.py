@@ -52,6 +52,7 @@ class Timing:
     flops: float  # XLA cost analysis of the compiled program (loop bodies counted once)
     bytes_accessed: float
     buffer_bytes: int  # XLA buffer plan: arguments + outputs + temporaries - aliased
+    output: object = None  # what the last timed call returned
 
 
 def time_jit(fn: Callable, args: Sequence, repeats: int = 3, warmup: int = 1, donate: bool = False) -> Timing:
@@ -67,7 +68,7 @@ def time_jit(fn: Callable, args: Sequence, repeats: int = 3, warmup: int = 1, do
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
+        out = jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
     cost = compiled.cost_analysis() or {}
     cost = cost[0] if isinstance(cost, list) else cost
@@ -87,7 +88,16 @@ def time_jit(fn: Callable, args: Sequence, repeats: int = 3, warmup: int = 1, do
         float(cost.get("flops", float("nan"))),
         float(cost.get("bytes accessed", float("nan"))),
         int(buffers),
+        out,
     )
+
+
+def xla_cost(fn: Callable, args: Sequence) -> tuple[float, float]:
+    """``(flops, bytes accessed)`` of ``jax.jit(fn)`` compiled for ``args`` (arrays or
+    ``jax.ShapeDtypeStruct``s; nothing is run). Loop bodies are counted once."""
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis() or {}
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", float("nan"))), float(cost.get("bytes accessed", float("nan")))
 
 
 def time_python(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> float:
