@@ -45,7 +45,9 @@ from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 
 SCALES = {
-    # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates
+    # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates (PPO on
+    # assortment learns from every one of rl_episodes x 80 steps per update with a per-item network, so
+    # its episode count stays a tenth of the population's)
     "small": dict(
         assort_envs=1_000, assort_steps=20, expert_envs=1_000, expert_steps=5, numpy_expert_envs=1_000,
         coupon_customers=1_000, coupon_weeks=3, numpy_weeks=1, bandit_contexts=10_000,
@@ -54,13 +56,13 @@ SCALES = {
     "paper": dict(
         assort_envs=100_000, assort_steps=80, expert_envs=100_000, expert_steps=10, numpy_expert_envs=10_000,
         coupon_customers=100_000, coupon_weeks=70, numpy_weeks=2, bandit_contexts=100_000,
-        rl_customers=100_000, rl_episodes=100_000, rl_updates=2, repeats=2,
+        rl_customers=100_000, rl_episodes=10_000, rl_updates=2, repeats=2,
     ),
     "large": dict(
         assort_envs=1_000_000, assort_steps=80, expert_envs=1_000_000, expert_steps=5,
         numpy_expert_envs=10_000,
         coupon_customers=1_000_000, coupon_weeks=5, numpy_weeks=1, bandit_contexts=1_000_000,
-        rl_customers=1_000_000, rl_episodes=1_000_000, rl_updates=1, repeats=2,
+        rl_customers=1_000_000, rl_episodes=100_000, rl_updates=1, repeats=2,
     ),
 }  # fmt: skip
 CASES = (
