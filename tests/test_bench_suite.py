@@ -36,10 +36,11 @@ def test_small_suite_runs_end_to_end(tmp_path):
     meta, rows = record["meta"], record["rows"]
     assert meta["platform"] == "cpu" and meta["device_count"] >= 1 and meta["jax"] == jax.__version__
     assert meta["memory_bandwidth_bytes_per_s"] > 0 and meta["peak_memory_bytes"] > 0
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from suite import CASES
-
-    assert [r["case"] for r in rows] == list(CASES)
+    # the suite covers every system of the issue: env steps, expert decisions, bandit updates, PPO and DQN
+    assert {r["case"] for r in rows} == {
+        "assortment_env", "assortment_expert", "coupon_env", "bandit_update",
+        "ppo_coupon", "dqn_coupon", "ppo_assortment", "dqn_assortment",
+    }  # fmt: skip
     for r in rows:
         assert r["seconds"] > 0 and r["compile_s"] > 0 and r["items_per_s"] > 0
         assert r["ratio_vs_numpy"] == pytest.approx(r["items_per_s"] / r["numpy_items_per_s"])

@@ -133,10 +133,12 @@ def test_main_job_end_to_end(tmp_path):
         0.5
     )
     assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
-    # a second run reuses the collected dataset (manifest present) instead of collecting again
-    mtime = (out / "dataset" / "_manifest.json").stat().st_mtime
-    main(args)
-    assert (out / "dataset" / "_manifest.json").stat().st_mtime >= mtime
+    # collecting again with the main job's configuration reuses the dataset: no part is rewritten
+    parts = sorted((out / "dataset").glob("part-*.parquet"))
+    before = [p.stat().st_mtime_ns for p in parts]
+    same = col.CollectionConfig(num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0)
+    col.collect(out / "dataset", same, progress=False)
+    assert [p.stat().st_mtime_ns for p in parts] == before
     with pytest.raises(ValueError, match="multiple"):
         main(["--customers", "100", "--customers-per-simulation", "64", "--out", str(out)])
 
