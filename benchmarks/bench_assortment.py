@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import time_python  # noqa: E402
 from numpy_assortment import NumpyAssortment, run_episode  # noqa: E402
 
 from jaxretail.core import rollout  # noqa: E402
@@ -35,16 +35,12 @@ from jaxretail.envs.assortment import (  # noqa: E402
     random_policy,
 )
 from jaxretail.evaluation import episode_keys  # noqa: E402
-from jaxretail.utils import atomic_path, atomic_write_text  # noqa: E402
+from jaxretail.evaluation.plots import save_figure  # noqa: E402
+from jaxretail.utils import atomic_write_text  # noqa: E402
 
 
 def time_median(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time_python(fn, reps)
 
 
 def jax_case(policy, batch, B, T, reps):
@@ -174,10 +170,7 @@ def plot(rows, path):
         )
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

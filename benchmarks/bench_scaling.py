@@ -181,7 +181,7 @@ def plot(rows, shard_rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jaxretail.utils.atomic import atomic_path
+    from jaxretail.evaluation.plots import save_figure
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for kind, unit in (("coupon", "customer-week"), ("assortment", "env-step")):
@@ -199,10 +199,7 @@ def plot(rows, shard_rows, path):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

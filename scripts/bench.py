@@ -128,7 +128,7 @@ def plot(rows: list[dict], meta: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from jaxretail.utils.atomic import atomic_path
+    from jaxretail.evaluation.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
     names = [r["case"] for r in rows]
@@ -141,10 +141,7 @@ def plot(rows: list[dict], meta: dict, path: Path) -> None:
     ax.set_title(f"{meta['device_kind']} ({meta['platform']}), scale {meta['scale']}, {meta['date'][:10]}")
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

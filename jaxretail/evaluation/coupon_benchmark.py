@@ -19,8 +19,9 @@ import numpy as np
 from jaxretail.data import collection as col
 from jaxretail.evaluation.coupon_metrics import METRICS
 from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluate_all
+from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
-from jaxretail.utils.atomic import atomic_path, atomic_write_text
+from jaxretail.utils.atomic import atomic_write_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,10 +151,7 @@ def plot(rows, alloc_rows, path):
     axes[1].set_xticks(xa, [a["policy"] for a in alloc_rows], rotation=60, ha="right", fontsize=8)
     axes[1].set_ylabel("mean offered coupon")
     axes[1].legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv=None):

@@ -25,8 +25,9 @@ from jaxretail.envs.coupon.env import CouponEnv, make_params
 from jaxretail.envs.coupon.policies import random_coupon_policy
 from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, mean_price_coefficient, summarize
 from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator
+from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
-from jaxretail.utils.atomic import atomic_path, atomic_write_text
+from jaxretail.utils.atomic import atomic_write_text
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
 
@@ -158,10 +159,7 @@ def plot_sweep(rows: list[dict], customers: int, path: Path) -> None:
         ax.set(xlabel="coupon level (%)", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0].legend(title="segment (dashed: random policy)", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,14 @@ import numpy as np  # noqa: E402
 from jaxretail.utils.atomic import atomic_path  # noqa: E402
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Lay out ``fig``, write it atomically to ``path`` (format from the suffix, PNG by default), close it."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=dpi)
+    plt.close(fig)
+
+
 def plot_cumulative_reward(
     panels: dict[str, dict[str, np.ndarray]],
     path: str | os.PathLike,
@@ -37,10 +45,7 @@ def plot_cumulative_reward(
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
     axes[0, -1].legend(loc="upper left")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_learning_curve(
@@ -60,7 +65,4 @@ def plot_learning_curve(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
