@@ -95,25 +95,14 @@ class Chain(Environment[ChainState, ChainParams]):
         return self._obs(state, params), state, reward, terminated, truncated, {}
 
 
-class ContinuousBandit(Environment[BanditState, BanditParams]):
+class ContinuousBandit(ContextualBandit):
     """One-step episodes with a real action ``a [D]``: ``reward = -||a - R[c]||^2``; optimum 0."""
 
     def __init__(self, targets):
         self._params = BanditParams(jnp.asarray(targets, jnp.float32), noise=0.0)
 
-    @property
-    def default_params(self):
-        return self._params
-
-    def observation_space(self, params):
-        return spaces.Box(0.0, 1.0, (params.rewards.shape[0],))
-
     def action_space(self, params):
         return spaces.Box(-jnp.inf, jnp.inf, (params.rewards.shape[1],))
-
-    def reset_env(self, key, params):
-        c = jax.random.randint(key, (), 0, params.rewards.shape[0])
-        return jax.nn.one_hot(c, params.rewards.shape[0]), BanditState(t=jnp.asarray(1), context=c)
 
     def step_env(self, key, state, action, params):
         r = -jnp.sum((action - params.rewards[state.context]) ** 2)
