@@ -92,7 +92,7 @@ def test_shard_map_bandit_update_equals_the_single_device_update():
         """
         import jax, jax.numpy as jnp, numpy as np
         from jaxretail.agents.bandits import linear
-        from jaxretail.core.sharding import customer_mesh, sharded_bandit_update, shard_leading
+        from jaxretail.core.sharding import customer_mesh, shard_leading
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal((400, 5)), jnp.float32)
         a = jnp.asarray(rng.integers(0, 3, 400), jnp.int32)
@@ -100,7 +100,7 @@ def test_shard_map_bandit_update_equals_the_single_device_update():
         start = linear.update(linear.init(3, 5), x[:40], a[:40], r[:40])
         want = linear.update(start, x, a, r, 0.7)
         mesh = customer_mesh()
-        got = sharded_bandit_update(mesh)(start, *shard_leading((x, a, r), mesh, 400), 0.7)
+        got = linear.sharded_update(mesh)(start, *shard_leading((x, a, r), mesh, 400), 0.7)
         for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
             np.testing.assert_allclose(np.asarray(w), np.asarray(g), rtol=1e-5, atol=1e-4)
         print("OK")

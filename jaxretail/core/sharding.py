@@ -8,8 +8,8 @@ from global ids, so a population can be split over devices without changing its 
     obs, state, reward, *_ = jax.jit(env.step_env)(key, state, action, params)   # GSPMD partitions it
 
 Parameters and per-product arrays stay replicated. Where an explicit collective is cheaper than
-what the partitioner infers, ``jax.shard_map`` is used, e.g. :func:`sharded_bandit_update` (local
-Gram matrices, one ``psum``). Across hosts the same code runs after ``jax.distributed.initialize``
+what the partitioner infers, ``jax.shard_map`` is used, e.g.
+:func:`jaxretail.agents.bandits.linear.sharded_update` (local Gram matrices, one ``psum``). Across hosts the same code runs after ``jax.distributed.initialize``
 (see ``scripts/multihost_example.py``).
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -50,27 +49,3 @@ def shard_leading(tree: Any, mesh: Mesh, size: int, axis: str = AXIS) -> Any:
         return jax.device_put(x, split if x.ndim and x.shape[0] == size else whole)
 
     return jax.tree.map(place, tree)
-
-
-def sharded_bandit_update(mesh: Mesh, axis: str = AXIS):
-    """:func:`jaxretail.agents.bandits.linear.update` with the contexts sharded over ``axis``: each
-    device folds its rows into local statistics and one ``psum`` combines them.
-
-    Returns ``update(state, contexts [n, d], actions [n], rewards [n], forgetting) -> state`` (``n``
-    divisible by the device count; the state is replicated).
-    """
-    from jaxretail.agents.bandits import linear
-
-    def local(state, x, a, r, forgetting):
-        empty = jax.tree.map(jnp.zeros_like, state)
-        part = linear.update(empty, x, a, r)
-        part = jax.lax.psum(part, axis)
-        return jax.tree.map(lambda s, p: forgetting * s + p, state, part)
-
-    sharded = jax.shard_map(
-        local,
-        mesh=mesh,
-        in_specs=(P(), P(axis), P(axis), P(axis), P()),
-        out_specs=P(),
-    )
-    return jax.jit(sharded)

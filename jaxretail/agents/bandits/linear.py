@@ -110,3 +110,25 @@ def act_ucb(state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
 def act_thompson(key, state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
     """Linear Thompson sampling arms ``[n]`` (int32), a fresh draw per decision."""
     return jnp.argmax(thompson_scores(key, state, contexts, alpha, regularization), axis=-1).astype(jnp.int32)
+
+
+def sharded_update(mesh, axis: str = "customers"):
+    """:func:`update` with the contexts sharded over mesh axis ``axis``: each device folds its rows
+    into local statistics and one ``psum`` combines them.
+
+    Args:
+      mesh: a ``jax.sharding.Mesh`` (e.g. :func:`jaxretail.core.sharding.customer_mesh`).
+      axis: the mesh axis that holds the contexts.
+
+    Returns ``update(state, contexts [n, d], actions [n], rewards [n], forgetting) -> state`` (``n``
+    divisible by the device count; the state is replicated), jitted.
+    """
+    from jax.sharding import PartitionSpec as P
+
+    def local(state, x, a, r, forgetting):
+        empty = jax.tree.map(jnp.zeros_like, state)
+        part = jax.lax.psum(update(empty, x, a, r), axis)
+        return jax.tree.map(lambda s, p: forgetting * s + p, state, part)
+
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis), P(axis), P(axis), P()), out_specs=P())
+    return jax.jit(sharded)
