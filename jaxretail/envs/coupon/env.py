@@ -505,7 +505,8 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     # a non-finite probability (impossible with finite draws; guarded so that it cannot silently
     # remove a customer) keeps last week's value and is flagged in info["nonfinite"]
     bad_visit = ~jnp.isfinite(p_visit)
-    p_visit = jnp.where(bad_visit, state.visit_probability, p_visit)
+    previous = state.visit_probability
+    p_visit = jnp.where(bad_visit, jnp.where(jnp.isfinite(previous), previous, 1.0), p_visit)
     visited = _uniform(seeds, _VISIT, ids) < p_visit
     valid = jnp.asarray(layout.valid)
     order = jnp.nonzero(visited, size=n_u, fill_value=n_u)[0].astype(jnp.uint32)
@@ -651,4 +652,5 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         "info": info,
         "lines": lines,
         "visit_probability": p_visit,
+        "utility_cap": tiles.utility_cap,  # [] the week's utility cap (+inf: none)
     }
