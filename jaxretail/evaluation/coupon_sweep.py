@@ -61,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--block-size", type=int, default=None, help="visitor block (default: from --customers)")
     ap.add_argument("--out", default="results/coupon_sweep")
+    ap.add_argument("--save-every", type=int, default=5, help="write the results so far every N simulations")
     return ap
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    for name in ("customers", "simulations", "train_weeks", "eval_weeks"):
+    for name in ("customers", "simulations", "train_weeks", "eval_weeks", "save_every"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     mode = mode_settings(args.mode, args.base_prices)
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     coefficients = []
     root = jax.random.key(args.seed)
     nonfinite = 0
+    meta = {"mode": args.mode, "mode_settings": mode.as_dict(), "block_size": block}
     start = time.perf_counter()
     bar = tqdm(range(args.simulations), desc="simulations", unit="sim")
     for sim in bar:
@@ -119,18 +121,38 @@ def run(args: argparse.Namespace) -> list[dict]:
             per_customer[code].append(metrics)
         coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))
         bar.set_postfix(elapsed=f"{time.perf_counter() - start:.0f}s")
+        if (sim + 1) % args.save_every == 0 and sim + 1 < args.simulations:  # partial results so far
+            extra = {**meta, "simulations_done": sim + 1, "nonfinite_customer_weeks": nonfinite}
+            rows = sweep_rows(per_customer, coefficients, codes, cfg, args)
+            write_outputs(Path(args.out), rows, args, cfg, time.perf_counter() - start, extra, quiet=True)
+    rows = sweep_rows(per_customer, coefficients, codes, cfg, args)
+    seconds = time.perf_counter() - start
+    print(
+        f"{args.mode} mode: {args.simulations} simulations x {args.customers} customers x "
+        f"({args.train_weeks} + {len(codes)} x {args.eval_weeks}) weeks in {seconds:.1f} s "
+        f"(block {block}; guarded non-finite customer-weeks: {nonfinite})"
+    )
+    print_table([r for r in rows if r["segment"] == "all"], args.eval_weeks)
+    extra = {**meta, "simulations_done": args.simulations, "nonfinite_customer_weeks": nonfinite}
+    write_outputs(Path(args.out), rows, args, cfg, seconds, extra)
+    return rows
+
+
+def sweep_rows(per_customer: dict, coefficients: list, codes: list[int], cfg, args) -> list[dict]:
+    """Rows per segment and policy over the simulations done so far."""
+    n_sims = len(coefficients)
     median = float(np.median(np.concatenate(coefficients)))
     segments = {
-        "all": [None] * args.simulations,
+        "all": [None] * n_sims,
         "price_sensitive": [c <= median for c in coefficients],  # more negative coefficient
         "price_insensitive": [c > median for c in coefficients],
     }
     rows = []
     unit = PER_SIMULATION / args.customers  # revenue and demand per 100-customer simulation
     for seg, selects in segments.items():
-        random_sims = [aggregate(per_customer[RANDOM][s], selects[s]) for s in range(args.simulations)]
+        random_sims = [aggregate(per_customer[RANDOM][s], selects[s]) for s in range(n_sims)]
         for code in codes:
-            sims = [aggregate(per_customer[code][s], selects[s]) for s in range(args.simulations)]
+            sims = [aggregate(per_customer[code][s], selects[s]) for s in range(n_sims)]
             name = "random" if code == RANDOM else f"coupon_{round(100 * cfg.coupon_levels[code])}%"
             rows.append(
                 {
@@ -145,15 +167,6 @@ def run(args: argparse.Namespace) -> list[dict]:
             for m in ("revenue", "demand"):
                 rows[-1][f"{m}_per_100"] = rows[-1][m] * unit
                 rows[-1][f"{m}_per_100_se"] = rows[-1][f"{m}_se"] * unit
-    seconds = time.perf_counter() - start
-    print(
-        f"{args.mode} mode: {args.simulations} simulations x {args.customers} customers x "
-        f"({args.train_weeks} + {len(codes)} x {args.eval_weeks}) weeks in {seconds:.1f} s "
-        f"(block {block}; guarded non-finite customer-weeks: {nonfinite})"
-    )
-    print_table([r for r in rows if r["segment"] == "all"], args.eval_weeks)
-    extra = {"mode": args.mode, "mode_settings": mode.as_dict(), "block_size": block, "nonfinite_customer_weeks": nonfinite}
-    write_outputs(Path(args.out), rows, args, cfg, seconds, extra)
     return rows
 
 
@@ -172,7 +185,9 @@ def print_table(rows: list[dict], eval_weeks: int = 20) -> None:
         )
 
 
-def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float, extra: dict | None = None) -> None:
+def write_outputs(
+    out: Path, rows: list[dict], args, cfg, seconds: float, extra: dict | None = None, quiet: bool = False
+) -> None:
     extra = extra or {}
     write_rows(out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds, **extra))
     head = (
@@ -180,7 +195,8 @@ def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float, extra:
         + " | ".join(f"{m} / random" for m in METRICS)
         + " |"
     )
-    lines = [f"Mode: {extra.get('mode', 'clean')}", "", head, "|" + "---|" * (4 + len(METRICS))]
+    done = extra.get("simulations_done", args.simulations)
+    lines = [f"Mode: {extra.get('mode', 'clean')}; {done} simulations of {args.customers} customers", "", head, "|" + "---|" * (4 + len(METRICS))]
     for r in rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
         lines.append(
@@ -189,7 +205,8 @@ def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float, extra:
         )
     atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
     plot_sweep(rows, args.customers, out / "sweep.png", extra.get("mode", "clean"), args.eval_weeks)
-    print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
+    if not quiet:
+        print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
 
 
 def plot_sweep(rows: list[dict], customers: int, path: Path, mode: str = "clean", eval_weeks: int = 20) -> None:
