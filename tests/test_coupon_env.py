@@ -30,7 +30,7 @@ def _customers(params, seeds, coupon, redeemed=None):
     return cm.CustomerWeek(
         customer_hashes=hashes,
         category_hashes=jnp.stack(
-            [E.hash_bits(seeds["weekly"][5], ids), E.hash_bits(seeds["weekly"][6], ids)], 1
+            [E.row_hash(seeds["weekly"][5], ids), E.row_hash(seeds["weekly"][6], ids)], 1
         ),
         beta_w_customer=params.scenario.beta_w_customer,
         coupon=jnp.broadcast_to(
@@ -117,7 +117,7 @@ def test_category_values_and_product_shares_match_mnl(setup):
     draws = 40_000
     u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
     rows, slots = jax.jit(
-        jax.vmap(lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout))
+        jax.vmap(lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout, iv["row_scale"]))
     )(u)
     chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
     members = np.flatnonzero(cat == 5)

@@ -25,6 +25,7 @@ from jaxretail.core.rollout import scan_steps
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, CouponParams, make_params
+from jaxretail.envs.coupon.modes import MODES, mode_settings
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,12 @@ class CollectionConfig:
     seed: int = 0
     base_prices: str = "paper"
     block_size: int = 512
+    mode: str = "clean"  # "clean" | "paper" (jaxretail.envs.coupon.modes); paper forces paper base prices
 
     def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got mode={self.mode!r}")
+        mode_settings(self.mode, None if self.mode == "paper" else self.base_prices)
         for name in ("num_simulations", "customers_per_simulation", "num_weeks"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
@@ -50,8 +55,22 @@ def simulation_params(cfg: CollectionConfig, simulation: int) -> CouponParams:
     """The environment parameters of one simulation (deterministic in the seed and the index)."""
     scenario_cfg = get_config(cfg.scenario)
     key = jax.random.fold_in(jax.random.key(cfg.seed), simulation)
-    scenario = sample_scenario(key, scenario_cfg, cfg.customers_per_simulation, base_prices=cfg.base_prices)
-    return make_params(scenario, scenario_cfg, block_size=cfg.block_size)
+    m = mode_settings(cfg.mode, None if cfg.mode == "paper" else cfg.base_prices)
+    scenario = sample_scenario(
+        key,
+        scenario_cfg,
+        cfg.customers_per_simulation,
+        legacy_coupling=m.legacy_coupling,
+        base_prices=m.base_prices,
+    )
+    return make_params(
+        scenario,
+        scenario_cfg,
+        block_size=cfg.block_size,
+        legacy_coupling=m.legacy_coupling,
+        next_week_price_quirk=m.next_week_price_quirk,
+        utility_clip=m.utility_clip,
+    )
 
 
 def uniform_behaviour(key, obs, state, params):

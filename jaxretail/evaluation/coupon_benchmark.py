@@ -1,5 +1,7 @@
-"""Main job of the coupon benchmark: collection -> training of LinUCB, LinTS and the Neural Boltzmann
-bandit -> evaluation by resuming the saved simulations, with static coupons and random as baselines.
+"""Main job of the coupon benchmark: collection -> training of LinUCB, LinTS, the Neural Boltzmann bandit,
+offline PPO and offline DQN -> evaluation by resuming the saved simulations, with static coupons and random
+as baselines. ``--mode paper`` runs the published setting (legacy coupling, paper base prices, price-timing
+quirk, weekly utility clip, the original's evaluation quirks), ``--mode clean`` the intended model.
 
 Writes ``results.md``, ``results.csv``, ``results.json`` (every metric of the coupon specification, raw and
 relative to random, with standard errors and one-sided paired t-tests of revenue against random and the
@@ -17,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxretail.data import collection as col
+from jaxretail.envs.coupon.modes import MODES, mode_settings
+from jaxretail.evaluation.coupon_sweep import PER_SIMULATION, auto_block_size
 from jaxretail.evaluation.coupon_metrics import METRICS
 from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluate_all
 from jaxretail.evaluation.plots import save_figure
@@ -26,6 +30,12 @@ from jaxretail.utils.atomic import atomic_write_text
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--mode",
+        default="clean",
+        choices=MODES,
+        help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
+    )
     ap.add_argument("--customers", type=int, default=100_000, help="customers logged in all")
     ap.add_argument("--customers-per-simulation", type=int, default=1000)
     ap.add_argument("--train-weeks", type=int, default=50)
@@ -48,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--legacy-evaluation",
         action="store_true",
-        help="reproduce the original's fresh-wrapper evaluation quirks (coupon.md 3.5)",
+        help="reproduce the original's fresh-wrapper evaluation quirks (coupon.md 3.5; implied by --mode paper)",
     )
     return ap
 
@@ -60,12 +70,15 @@ def run(args) -> dict:
             f"--customers={args.customers} must be a positive multiple of "
             f"--customers-per-simulation={per_sim}"
         )
+    mode = mode_settings(args.mode)
     collection = col.CollectionConfig(
         scenario=args.config,
         num_simulations=args.customers // per_sim,
         customers_per_simulation=per_sim,
         num_weeks=args.train_weeks,
         seed=args.seed,
+        block_size=auto_block_size(per_sim),
+        mode=args.mode,
     )
     protocol = ProtocolConfig(
         eval_simulations=min(args.eval_simulations, collection.num_simulations),
@@ -76,7 +89,7 @@ def run(args) -> dict:
         dqn_updates=args.dqn_updates,
         rl_customers=args.rl_customers,
         rl_discount_as_coded=args.rl_discount_as_coded,
-        legacy_evaluation=args.legacy_evaluation,
+        legacy_evaluation=args.legacy_evaluation or mode.legacy_evaluation,
         seed=args.seed,
     )
     out = Path(args.out)
@@ -93,22 +106,35 @@ def run(args) -> dict:
     )
     timings["train_and_evaluate_s"] = time.perf_counter() - start
     meta = run_metadata(
-        config=vars(args), collection=collection.__dict__, protocol=protocol.__dict__, **timings
+        config=vars(args),
+        mode=args.mode,
+        mode_settings=mode.as_dict(),
+        collection=collection.__dict__,
+        protocol=protocol.__dict__,
+        **timings,
     )
+    unit = PER_SIMULATION / per_sim
+    for r in res["rows"]:
+        r["mode"] = args.mode
+        for m in ("revenue", "demand"):  # per 100-customer simulation over the evaluation weeks
+            r[f"{m}_per_100"], r[f"{m}_per_100_se"] = r[m] * unit, r[f"{m}_se"] * unit
     write_rows(out, "results", res["rows"], meta)
     alloc_rows = [{"policy": k, **v} for k, v in res["allocation"].items()]
     write_rows(out, "allocation", alloc_rows, meta)
     all_rows = [r for r in res["rows"] if r["segment"] == "all"]
     lines = [
-        "| policy | "
+        f"Mode: {args.mode}",
+        "",
+        f"| policy | revenue per {PER_SIMULATION} customers over {args.eval_weeks} weeks | retention | "
         + " | ".join(f"{m} / random" for m in METRICS)
         + " | p(rev > random) | p(rev > best static) |",
-        "|" + "---|" * (len(METRICS) + 3),
+        "|" + "---|" * (len(METRICS) + 5),
     ]
     for r in all_rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
         lines.append(
-            f"| {r['policy']} | {cells} | {r['p_revenue_gt_random']:.3g} "
+            f"| {r['policy']} | {r['revenue_per_100']:.1f} +- {r['revenue_per_100_se']:.1f} | "
+            f"{r['retention']:.3f} +- {r['retention_se']:.3f} | {cells} | {r['p_revenue_gt_random']:.3g} "
             f"| {r['p_revenue_gt_best_static']:.3g} |"
         )
     lines += ["", "| policy | coupon to price-sensitive | coupon to price-insensitive |", "|---|---|---|"]

@@ -32,8 +32,8 @@ RETENTION_WINDOW = 3
 def record_coupon_week(tr: Transition) -> dict[str, jax.Array]:
     """Recorder for :func:`jaxretail.core.scan_steps`: the per-customer weekly quantities, ``[U]`` each."""
     info = tr.info
-    keys = ("revenue", "demand", "category_mask", "coupon", "redeemed")
-    return {k: info[k] for k in keys}
+    keys = ("revenue", "demand", "category_mask", "coupon", "redeemed", "nonfinite")
+    return {k: info[k] for k in keys if k in info}
 
 
 def customer_metrics(records: dict[str, jax.Array], window: int = RETENTION_WINDOW) -> dict[str, jax.Array]:
@@ -48,6 +48,8 @@ def customer_metrics(records: dict[str, jax.Array], window: int = RETENTION_WIND
         "category_penetration_as_coded": records["demand"].sum(0),
         "offered_discount": coupon.mean(0),
         "redeemed_discount": (coupon * records["redeemed"]).mean(0),
+        # customer-weeks with a guarded non-finite value (always 0 unless the model breaks; never silent)
+        "nonfinite_weeks": records["nonfinite"].sum(0) if "nonfinite" in records else jnp.zeros_like(coupon[0]),
     }
 
 

@@ -323,12 +323,15 @@ def fresh_wrapper_state(state, params):
     from jaxretail.envs.coupon.types import ShelfState
 
     n_u, n_j = params.num_customers, params.config.num_categories
-    zeros = jnp.zeros((n_u,))
+    zeros = jnp.zeros((n_u,), jnp.float32)
     shelf, price, discount, marketing, obs_x = _draw_next_week(
-        params, ShelfState(jnp.zeros_like(state.shelf.discounted)), state.t + 100_000, jnp.zeros((n_u, n_j))
+        params,
+        ShelfState(jnp.zeros_like(state.shelf.discounted)),
+        state.t + 100_000,
+        jnp.zeros((n_u, n_j), jnp.float32),
     )
     return state.replace(
-        visit_probability=jnp.ones((n_u,)),
+        visit_probability=jnp.ones((n_u,), jnp.float32),
         visited=jnp.ones((n_u,), bool),
         first_step=jnp.asarray(True),
         summaries=Summaries(jnp.zeros((), jnp.float32), *([zeros] * 7)),

@@ -3,9 +3,13 @@
 For each simulation (a fresh scenario of ``--customers`` customers; base prices shared), the population
 is simulated for ``--train-weeks`` weeks under uniformly random coupons (the logging period of the
 published benchmark), then the saved state is resumed for ``--eval-weeks`` weeks under each policy.
-All policies see the same customers (common random numbers). Writes ``sweep.csv``, ``sweep.json``,
-``sweep.md`` and ``sweep.png`` (accumulated revenue per customer and retention against coupon level,
-95% intervals over simulations, overall and per price-sensitivity segment).
+All policies see the same customers (common random numbers). ``--mode paper`` runs what the published
+sweep ran (legacy coupling, the original's base prices, price-timing quirk, weekly utility clip and the
+original's evaluation quirks; :mod:`jaxretail.envs.coupon.modes`), ``--mode clean`` the intended model.
+Writes ``sweep.csv``, ``sweep.json`` (both record the mode and its settings), ``sweep.md`` and ``sweep.png``:
+accumulated revenue over the evaluation weeks per 100-customer simulation (the published figure's unit)
+and retention against coupon level, with 95% intervals over simulations, overall and per
+price-sensitivity segment; tables give absolute values next to the ratios to random.
 """
 
 from __future__ import annotations
@@ -21,15 +25,23 @@ from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
 from jaxretail.envs.coupon import get_config, sample_scenario
-from jaxretail.envs.coupon.env import CouponEnv, make_params
+from jaxretail.envs.coupon.env import CouponEnv, context, make_params
+from jaxretail.envs.coupon.modes import MODES, mode_settings
 from jaxretail.envs.coupon.policies import random_coupon_policy
 from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, mean_price_coefficient, summarize
-from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator
+from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator, fresh_wrapper_state
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
+PER_SIMULATION = 100  # customers per simulation of the published figures (revenue unit)
+
+
+def auto_block_size(customers: int) -> int:
+    """Visitor block for ``customers`` per simulation: the smallest multiple of 64 holding them all,
+    at most 512 (a 512 block for 100-customer simulations computes 5x the needed rows)."""
+    return int(min(512, 64 * -(-customers // 64)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,17 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--simulations", type=int, default=5)
     ap.add_argument("--train-weeks", type=int, default=50)
     ap.add_argument("--eval-weeks", type=int, default=20)
-    ap.add_argument("--base-prices", default="paper", choices=("paper", "draw"))
+    ap.add_argument(
+        "--mode",
+        default="clean",
+        choices=MODES,
+        help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
+    )
+    ap.add_argument("--base-prices", default=None, choices=("paper", "draw"), help="clean mode only (default paper)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--block-size", type=int, default=512)
+    ap.add_argument("--block-size", type=int, default=None, help="visitor block (default: from --customers)")
     ap.add_argument("--out", default="results/coupon_sweep")
+    ap.add_argument("--save-every", type=int, default=5, help="write the results so far every N simulations")
     return ap
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    for name in ("customers", "simulations", "train_weeks", "eval_weeks"):
+    for name in ("customers", "simulations", "train_weeks", "eval_weeks", "save_every"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    mode = mode_settings(args.mode, args.base_prices)
+    block = args.block_size if args.block_size is not None else auto_block_size(args.customers)
     cfg = get_config(args.config)
     levels = list(range(len(cfg.coupon_levels)))
     codes = [RANDOM, *levels]
@@ -57,45 +78,85 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     @jax.jit
     def collect(params, key):
+        """``(state, obs)`` to resume from after the logging weeks under random coupons."""
         obs, state = env.reset(key, params)
         policy = lambda k, o, s, p: random_coupon_policy(k, o, s, p)
-        return scan_steps(
-            env, policy, key, params, obs, state, args.train_weeks, record=lambda tr: tr.reward
-        )[:2]
+        obs, state, _ = scan_steps(env, policy, key, params, obs, state, args.train_weeks - 1)
+        last_context = obs  # pre-action context of the last logging week
+        obs, state, _ = scan_steps(env, policy, jax.random.fold_in(key, 1), params, obs, state, 1)
+        if mode.legacy_evaluation:  # the original's fresh evaluation wrapper (coupon.md 3.5)
+            return fresh_wrapper_state(state, params), last_context
+        return state, context(state, params)
 
     evaluate = evaluator("baseline", ProtocolConfig(eval_weeks=args.eval_weeks), len(levels))
 
     per_customer = {c: [] for c in codes}  # code -> list over simulations of per-customer dicts
     coefficients = []
     root = jax.random.key(args.seed)
+    nonfinite = 0
+    meta = {"mode": args.mode, "mode_settings": mode.as_dict(), "block_size": block}
     start = time.perf_counter()
     bar = tqdm(range(args.simulations), desc="simulations", unit="sim")
     for sim in bar:
         scenario = sample_scenario(
-            jax.random.fold_in(root, sim), cfg, args.customers, base_prices=args.base_prices
+            jax.random.fold_in(root, sim),
+            cfg,
+            args.customers,
+            legacy_coupling=mode.legacy_coupling,
+            base_prices=mode.base_prices,
         )
-        params = make_params(scenario, cfg, block_size=args.block_size)
-        obs, state = collect(params, jax.random.fold_in(root, 10_000 + sim))
+        params = make_params(
+            scenario,
+            cfg,
+            block_size=block,
+            legacy_coupling=mode.legacy_coupling,
+            next_week_price_quirk=mode.next_week_price_quirk,
+            utility_clip=mode.utility_clip,
+        )
+        state, obs = collect(params, jax.random.fold_in(root, 10_000 + sim))
         eval_key = jax.random.fold_in(root, 20_000 + sim)
         for code in codes:
-            metrics = evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32))
-            per_customer[code].append(jax.tree.map(np.asarray, metrics))
+            metrics = jax.tree.map(np.asarray, evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32)))
+            nonfinite += int(metrics.pop("nonfinite_weeks").sum())
+            per_customer[code].append(metrics)
         coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))
         bar.set_postfix(elapsed=f"{time.perf_counter() - start:.0f}s")
+        if (sim + 1) % args.save_every == 0 and sim + 1 < args.simulations:  # partial results so far
+            extra = {**meta, "simulations_done": sim + 1, "nonfinite_customer_weeks": nonfinite}
+            rows = sweep_rows(per_customer, coefficients, codes, cfg, args)
+            write_outputs(Path(args.out), rows, args, cfg, time.perf_counter() - start, extra, quiet=True)
+    rows = sweep_rows(per_customer, coefficients, codes, cfg, args)
+    seconds = time.perf_counter() - start
+    print(
+        f"{args.mode} mode: {args.simulations} simulations x {args.customers} customers x "
+        f"({args.train_weeks} + {len(codes)} x {args.eval_weeks}) weeks in {seconds:.1f} s "
+        f"(block {block}; guarded non-finite customer-weeks: {nonfinite})"
+    )
+    print_table([r for r in rows if r["segment"] == "all"], args.eval_weeks)
+    extra = {**meta, "simulations_done": args.simulations, "nonfinite_customer_weeks": nonfinite}
+    write_outputs(Path(args.out), rows, args, cfg, seconds, extra)
+    return rows
+
+
+def sweep_rows(per_customer: dict, coefficients: list, codes: list[int], cfg, args) -> list[dict]:
+    """Rows per segment and policy over the simulations done so far."""
+    n_sims = len(coefficients)
     median = float(np.median(np.concatenate(coefficients)))
     segments = {
-        "all": [None] * args.simulations,
+        "all": [None] * n_sims,
         "price_sensitive": [c <= median for c in coefficients],  # more negative coefficient
         "price_insensitive": [c > median for c in coefficients],
     }
     rows = []
+    unit = PER_SIMULATION / args.customers  # revenue and demand per 100-customer simulation
     for seg, selects in segments.items():
-        random_sims = [aggregate(per_customer[RANDOM][s], selects[s]) for s in range(args.simulations)]
+        random_sims = [aggregate(per_customer[RANDOM][s], selects[s]) for s in range(n_sims)]
         for code in codes:
-            sims = [aggregate(per_customer[code][s], selects[s]) for s in range(args.simulations)]
+            sims = [aggregate(per_customer[code][s], selects[s]) for s in range(n_sims)]
             name = "random" if code == RANDOM else f"coupon_{round(100 * cfg.coupon_levels[code])}%"
             rows.append(
                 {
+                    "mode": args.mode,
                     "segment": seg,
                     "policy": name,
                     "level": code,
@@ -103,62 +164,77 @@ def run(args: argparse.Namespace) -> list[dict]:
                     **{k: float(v) for k, v in summarize(sims, random_sims).items()},
                 }
             )
-    seconds = time.perf_counter() - start
-    print(
-        f"{args.simulations} simulations x {args.customers} customers x "
-        f"({args.train_weeks} + {len(codes)} x {args.eval_weeks}) weeks in {seconds:.1f} s"
-    )
-    print_table([r for r in rows if r["segment"] == "all"])
-    write_outputs(Path(args.out), rows, args, cfg, seconds)
+            for m in ("revenue", "demand"):
+                rows[-1][f"{m}_per_100"] = rows[-1][m] * unit
+                rows[-1][f"{m}_per_100_se"] = rows[-1][f"{m}_se"] * unit
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], eval_weeks: int = 20) -> None:
     print(
-        f"{'policy':12s} {'revenue/random':>16s} {'retention':>16s} {'penetration/rnd':>16s} {'offered':>8s}"
+        f"{'policy':12s} {f'revenue/100 cust/{eval_weeks} wk':>22s} {'revenue/random':>16s} {'retention':>16s} "
+        f"{'penetration/rnd':>16s} {'offered':>8s}"
     )
     for r in rows:
         print(
-            f"{r['policy']:12s} {r['revenue_vs_random']:8.3f} +- {r['revenue_vs_random_se']:.3f} "
+            f"{r['policy']:12s} {r['revenue_per_100']:12.1f} +- {r['revenue_per_100_se']:6.1f} "
+            f"{r['revenue_vs_random']:8.3f} +- {r['revenue_vs_random_se']:.3f} "
             f"{r['retention']:8.3f} +- {r['retention_se']:.3f} "
             f"{r['category_penetration_vs_random']:8.3f} +- {r['category_penetration_vs_random_se']:.3f} "
             f"{r['offered_discount']:8.3f}"
         )
 
 
-def write_outputs(out: Path, rows: list[dict], args, cfg, seconds: float) -> None:
-    write_rows(out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds))
-    head = "| segment | policy | " + " | ".join(f"{m} / random" for m in METRICS) + " |"
-    lines = [head, "|" + "---|" * (2 + len(METRICS))]
+def write_outputs(
+    out: Path, rows: list[dict], args, cfg, seconds: float, extra: dict | None = None, quiet: bool = False
+) -> None:
+    extra = extra or {}
+    write_rows(out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds, **extra))
+    head = (
+        f"| segment | policy | revenue per {PER_SIMULATION} customers over {args.eval_weeks} weeks | retention | "
+        + " | ".join(f"{m} / random" for m in METRICS)
+        + " |"
+    )
+    done = extra.get("simulations_done", args.simulations)
+    lines = [f"Mode: {extra.get('mode', 'clean')}; {done} simulations of {args.customers} customers", "", head, "|" + "---|" * (4 + len(METRICS))]
     for r in rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
-        lines.append(f"| {r['segment']} | {r['policy']} | {cells} |")
+        lines.append(
+            f"| {r['segment']} | {r['policy']} | {r['revenue_per_100']:.1f} +- {r['revenue_per_100_se']:.1f} | "
+            f"{r['retention']:.3f} +- {r['retention_se']:.3f} | {cells} |"
+        )
     atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
-    plot_sweep(rows, args.customers, out / "sweep.png")
-    print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
+    plot_sweep(rows, args.customers, out / "sweep.png", extra.get("mode", "clean"), args.eval_weeks)
+    if not quiet:
+        print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
 
 
-def plot_sweep(rows: list[dict], customers: int, path: Path) -> None:
+def plot_sweep(rows: list[dict], customers: int, path: Path, mode: str = "clean", eval_weeks: int = 20) -> None:
+    """Revenue per 100-customer simulation (a segment: its share of one) and retention per coupon level."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    panels = (("revenue", "accumulated revenue per customer", customers / 2), ("retention", "retention", 1.0))
-    for ax, (metric, label, scale) in zip(axes, panels, strict=True):
+    panels = (
+        ("revenue_per_100", f"revenue over {eval_weeks} weeks per {PER_SIMULATION}-customer simulation"),
+        ("retention", "retention"),
+    )
+    for ax, (metric, label) in zip(axes, panels, strict=True):
+        se = "revenue_per_100_se" if metric == "revenue_per_100" else "retention_se"
         for seg, color in (("all", "C0"), ("price_sensitive", "C3"), ("price_insensitive", "C2")):
             static = [r for r in rows if r["segment"] == seg and r["level"] >= 0]
             x = [100 * r["coupon"] for r in static]
-            div = customers if seg == "all" else scale
-            y = np.array([r[metric] for r in static]) / (div if metric == "revenue" else 1)
-            e = 1.96 * np.array([r[f"{metric}_se"] for r in static]) / (div if metric == "revenue" else 1)
+            y = np.array([r[metric] for r in static])
+            e = 1.96 * np.array([r[se] for r in static])
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=color, label=seg.replace("_", " "))
             rnd = next(r for r in rows if r["segment"] == seg and r["level"] < 0)
-            ax.axhline(rnd[metric] / (div if metric == "revenue" else 1), color=color, ls="--", lw=1)
+            ax.axhline(rnd[metric], color=color, ls="--", lw=1)
         ax.set(xlabel="coupon level (%)", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0].legend(title="segment (dashed: random policy)", fontsize=8)
+    fig.suptitle(f"{mode} mode, {customers} customers per simulation", fontsize=10)
     save_figure(fig, path, dpi=110)
 
 

@@ -120,6 +120,10 @@ def validate(cfg: ScenarioConfig) -> ScenarioConfig:
         raise ValueError(
             f"category_sizes must be positive integers, got category_sizes={cfg.category_sizes!r}"
         )
+    for name in ("min_price", "utility_noise_scale", "price_scale", "utility_clip_percentile", "redemption_rate"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {name}={value!r}")
     for name in ("min_price", "utility_noise_scale"):
         if not getattr(cfg, name) >= 0:
             raise ValueError(f"{name} must be >= 0, got {name}={getattr(cfg, name)!r}")
@@ -140,12 +144,39 @@ def validate(cfg: ScenarioConfig) -> ScenarioConfig:
             if not hasattr(dist, value.name):
                 raise ValueError(f"{f.name}: unknown numpyro distribution {value.name!r}")
             kw = dict(value.kwargs)
+            for k, v in kw.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ValueError(f"{f.name}: {k} must be a finite number, got {value}")
+            if f.name in ("beta_z", "beta_x", "quantity_slope") and value.name != "LogNormal":
+                raise ValueError(f"{f.name} is streamed by counter hashes and must be LogNormal, got {value}")
+            if f.name in _PROBABILITIES and not _within_unit_interval(value):
+                raise ValueError(f"{f.name} is a probability: its support must lie in [0, 1], got {value}")
+            if f.name in _POSITIVE_SCALES and value.name == "Uniform" and not kw.get("low", 0) >= 0:
+                raise ValueError(f"{f.name} must be >= 0, got {value}")
             for k in ("scale", "concentration1", "concentration0"):
                 if k in kw and not kw[k] > 0:
                     raise ValueError(f"{f.name}: {k} must be > 0, got {value}")
             if "low" in kw and "high" in kw and not kw["low"] < kw["high"]:
                 raise ValueError(f"{f.name}: low must be < high, got {value}")
     return cfg
+
+
+# latents that are probabilities (support must lie in [0, 1]) or non-negative weights
+_PROBABILITIES = ("discount_depth", "discount_start", "discount_stay", "visit_inertia")
+_POSITIVE_SCALES = ("marketing_weight",)
+
+
+def _within_unit_interval(spec: Dist) -> bool:
+    kw = dict(spec.kwargs)
+    if spec.name == "Beta":
+        return True
+    if spec.name == "Uniform":
+        return 0.0 <= kw.get("low", 0.0) and kw.get("high", 1.0) <= 1.0
+    if spec.name == "TruncatedNormal":
+        return kw.get("low", -math.inf) >= 0.0 and kw.get("high", math.inf) <= 1.0
+    if spec.name == "Delta":
+        return 0.0 <= kw.get("v", -1.0) <= 1.0
+    return False
 
 
 CONFIGS: dict[str, ScenarioConfig] = {

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxretail.core.counter_rng import bits_to_uniform, keyed_bits, uniform_to_normal
+from jaxretail.core.counter_rng import bits_to_uniform, pair_bits, uniform_to_gumbel, uniform_to_normal
 
 # streams of per-(customer, product) hashes; per-product constants are stacked in this order
 STREAMS = ("beta_z", "beta_x", "quantity_slope", "x_mean", "x_scale", "x_noise", "utility_noise")
@@ -37,19 +37,20 @@ class WeekTiles:
     brand: jax.Array  # Z_i
     beta_w_product: jax.Array  # beta^w_i
     quantity_intercept: jax.Array  # gamma^prod_0i
-    product_consts: jax.Array  # [len(STREAMS), rows, R] uint32 per-product hash constants
+    product_consts: jax.Array  # [len(STREAMS), rows, R] uint32 column words (counter_rng.column_hash)
     category_intercept: jax.Array  # [J]
     category_slope: jax.Array  # [J]
-    category_consts: jax.Array  # [2, J] uint32 constants for category-purchase and choice uniforms
+    category_consts: jax.Array  # [2, J] uint32 column words of the category-purchase and choice uniforms
     row_category: jax.Array  # [rows] int32 category of each tile row
+    utility_cap: jax.Array  # [] float32 upper cap of utilities this week (+inf: no cap)
 
 
 @struct.dataclass
 class CustomerWeek:
     """One customer's inputs for the week."""
 
-    customer_hashes: jax.Array  # [len(STREAMS)] uint32 hash of (stream seed, customer[, week])
-    category_hashes: jax.Array  # [2] uint32 hash of (stream seed, customer, week)
+    customer_hashes: jax.Array  # [len(STREAMS)] uint32 row words (counter_rng.row_hash) of the customer
+    category_hashes: jax.Array  # [2] uint32 row words of the customer for the category uniforms
     beta_w_customer: jax.Array  # [] beta^w_u
     coupon: jax.Array  # [J] coupon fraction per category in [0, 1) (store-wide: the same in every category)
     redeemed: jax.Array  # [] 0/1, coupon redemption R_u this week
@@ -67,12 +68,21 @@ class ModelOptions(struct.PyTreeNode):
     price_scale: float = struct.field(pytree_node=False, default=-1.4)
     noise_scale: float = struct.field(pytree_node=False, default=0.1)
     legacy_x: bool = struct.field(pytree_node=False, default=False)  # X = m + |m| z (shared key)
-    utility_cap: float | None = struct.field(pytree_node=False, default=None)
     max_poisson_rate: float = struct.field(pytree_node=False, default=1e4)
 
 
 def _stream_uniform(customer_hashes, consts, s):
-    return bits_to_uniform(keyed_bits(customer_hashes[s], consts[s]))
+    return bits_to_uniform(pair_bits(customer_hashes[s], consts[s]))
+
+
+def tastes(customer_hashes: jax.Array, consts: jax.Array, opts: ModelOptions) -> dict[str, jax.Array]:
+    """The static per-(customer, product) LogNormal tastes ``beta_z``, ``beta_x`` and ``quantity_slope``
+    of one customer in the layout of ``consts`` (``[rows, R]`` each)."""
+    out = {}
+    for s, name in enumerate(("beta_z", "beta_x", "quantity_slope")):
+        loc, scale = getattr(opts, name)
+        out[name] = jnp.exp(loc + scale * uniform_to_normal(_stream_uniform(customer_hashes, consts, s)))
+    return out
 
 
 def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: jax.Array) -> dict:
@@ -92,13 +102,12 @@ def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, valid: ja
         x = m + jnp.abs(m) * normal(5)
     else:
         x = observed_feature(normal(4), normal(5), cust.x_chi2, cust.x_total, valid)
-    eps = -opts.noise_scale * jnp.log(-jnp.log(_stream_uniform(h, k, 6)))
+    eps = uniform_to_gumbel(_stream_uniform(h, k, 6), opts.noise_scale)
     paid_factor = 1.0 - cust.coupon * cust.redeemed  # [J]
     log_final_price = week.log_price + jnp.log(paid_factor)[week.row_category][:, None]
     price_coef = opts.price_scale * cust.beta_w_customer * week.beta_w_product
     mu = beta_x * x + beta_z * week.brand + price_coef * log_final_price + eps
-    if opts.utility_cap is not None:
-        mu = jnp.minimum(mu, opts.utility_cap)
+    mu = jnp.minimum(mu, week.utility_cap)
     return {"mu": jnp.where(valid, mu, -jnp.inf), "paid_factor": paid_factor}
 
 
@@ -128,16 +137,24 @@ def observed_feature(
 def inclusive_values(mu: jax.Array, row_to_category: jax.Array) -> dict:
     """Category inclusive values ``CV [J]``, store value ``SV []`` and the shifted weights.
 
-    Weights are ``e^{mu - m}`` with ``m = max mu``; a category whose weights all underflow gets
-    ``CV = -inf`` (its purchase probability is then ``sigmoid(g0)`` if ``g1 = 0``, else 0).
+    Max-subtracted per tile row and per category, so every category keeps full float32 precision
+    however far its utilities lie below the customer's largest one: ``w = e^{mu - m_row}`` within a row,
+    ``row_scale = e^{m_row - m_cat}``, ``cat_sum = sum_rows row_sum``, ``CV = m_cat + log cat_sum``
+    (``cat_sum >= 1``, so ``CV`` is finite whenever the utilities are).
     """
-    m = jnp.max(mu)
-    w = jnp.exp(mu - m)  # [rows, R], 0 on padding
-    row_sum = jnp.sum(w, axis=-1)  # [rows]
+    m_row = jnp.max(mu, axis=-1)  # [rows]; every row holds at least one real product
+    m_row = jnp.where(jnp.isfinite(m_row), m_row, 0.0)
+    in_cat = row_to_category > 0  # [rows, J]
+    m_cat = jnp.max(jnp.where(in_cat, m_row[:, None], -jnp.inf), axis=0)  # [J]
+    m_cat = jnp.where(jnp.isfinite(m_cat), m_cat, 0.0)
+    w = jnp.exp(mu - m_row[:, None])  # [rows, R], 0 on padding
+    row_scale = jnp.exp(m_row - row_to_category @ m_cat)  # [rows] e^{m_row - m_cat(row)}
+    row_sum = jnp.sum(w, axis=-1) * row_scale  # [rows], relative to the category maximum
     cat_sum = row_sum @ row_to_category  # [J]
-    cv = jnp.where(cat_sum > 0, m + jnp.log(jnp.where(cat_sum > 0, cat_sum, 1.0)), -jnp.inf)
-    sv = m + jnp.log(jnp.sum(cat_sum))
-    return {"w": w, "row_sum": row_sum, "cat_sum": cat_sum, "cv": cv, "sv": sv}
+    cv = jnp.where(cat_sum > 0, m_cat + jnp.log(jnp.where(cat_sum > 0, cat_sum, 1.0)), -jnp.inf)
+    m_s = jnp.max(cv)
+    sv = m_s + jnp.log(jnp.sum(jnp.exp(cv - m_s)))
+    return {"w": w, "row_scale": row_scale, "row_sum": row_sum, "cat_sum": cat_sum, "cv": cv, "sv": sv}
 
 
 def category_probability(cv: jax.Array, intercept: jax.Array, slope: jax.Array) -> jax.Array:
@@ -150,8 +167,11 @@ def category_probability(cv: jax.Array, intercept: jax.Array, slope: jax.Array) 
     return jax.nn.sigmoid(logit)
 
 
-def choose_products(w, row_sum, cat_sum, uniform, layout) -> tuple[jax.Array, jax.Array]:
+def choose_products(w, row_sum, cat_sum, uniform, layout, row_scale=None) -> tuple[jax.Array, jax.Array]:
     """Inverse-CDF MNL choice in every category from one uniform each: ``(row [J], slot [J])``.
+
+    ``w [rows, R]`` are weights within each row, ``row_scale [rows]`` brings them to the scale of
+    ``row_sum`` and ``cat_sum`` (default 1: ``w`` already on that scale).
 
     Picks the row whose within-category running sum first reaches ``u * S_j``, then the slot within
     that row, reusing the same uniform (no Gumbel per product).
@@ -166,7 +186,7 @@ def choose_products(w, row_sum, cat_sum, uniform, layout) -> tuple[jax.Array, ja
         count, jnp.asarray(layout.category_num_rows) - 1
     )
     residual = target - (cum_row[row] - row_sum[row])
-    row_w = w[row]  # [J, R]
+    row_w = w[row] if row_scale is None else w[row] * row_scale[row][:, None]  # [J, R]
     cum_slot = row_w @ jnp.asarray(layout.slot_prefix)  # [J, R]
     last_valid = jnp.sum(jnp.asarray(layout.valid)[row], axis=1) - 1
     slot = jnp.minimum(jnp.sum(cum_slot < residual[:, None], axis=1), last_valid)
@@ -190,17 +210,17 @@ def purchase_given_utilities(
     """
     iv = inclusive_values(mu, jnp.asarray(layout.row_to_category))
     p_cat = category_probability(iv["cv"], week.category_intercept, week.category_slope)
-    u_cat = bits_to_uniform(keyed_bits(cust.category_hashes[0], week.category_consts[0]))
-    u_choice = bits_to_uniform(keyed_bits(cust.category_hashes[1], week.category_consts[1]))
+    u_cat = bits_to_uniform(pair_bits(cust.category_hashes[0], week.category_consts[0]))
+    u_choice = bits_to_uniform(pair_bits(cust.category_hashes[1], week.category_consts[1]))
     bought = u_cat < p_cat  # [J]
-    row, slot = choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], u_choice, layout)
+    row, slot = choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], u_choice, layout, iv["row_scale"])
     product = jnp.asarray(layout.product)[row, slot]
     mu_line = mu[row, slot]
     q_slope = jnp.exp(
         opts.quantity_slope[0]
         + opts.quantity_slope[1]
         * uniform_to_normal(
-            bits_to_uniform(keyed_bits(cust.customer_hashes[2], week.product_consts[2][row, slot]))
+            bits_to_uniform(pair_bits(cust.customer_hashes[2], week.product_consts[2][row, slot]))
         )
     )
     rate = jnp.minimum(jnp.exp(week.quantity_intercept[row, slot] + q_slope * mu_line), opts.max_poisson_rate)

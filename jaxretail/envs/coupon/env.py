@@ -15,6 +15,7 @@ numbers), and blocking or sharding the customer axis leaves the result unchanged
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -24,13 +25,16 @@ from flax import struct
 from jaxretail.core import spaces
 from jaxretail.core.counter_rng import (
     bits_to_uniform,
+    column_hash,
     hash_bits,
-    keyed_bits,
+    pair_bits,
+    row_hash,
     seed_from_key,
     uniform_to_normal,
 )
 from jaxretail.core.environment import Environment, EnvParams, EnvState
 from jaxretail.envs.coupon import customer as cm
+from jaxretail.envs.coupon.clip import streamed_percentile
 from jaxretail.envs.coupon.configs import ScenarioConfig, validate
 from jaxretail.envs.coupon.layout import TileLayout, make_layout
 from jaxretail.envs.coupon.pricing import shelf_step
@@ -90,6 +94,8 @@ class CouponParams(EnvParams):
     legacy_coupling: bool = struct.field(pytree_node=False, default=False)
     next_week_price_quirk: bool = struct.field(pytree_node=False, default=False)
     utility_cap: float | None = struct.field(pytree_node=False, default=None)
+    utility_clip: str = struct.field(pytree_node=False, default="none")  # "none" | "percentile"
+    debug: bool = struct.field(pytree_node=False, default=False)  # raise on invalid actions / non-finite values
     discount_factor: float = struct.field(pytree_node=False, default=1.0)
     coupon_scope: str = struct.field(pytree_node=False, default="store")  # "store" [U] | "category" [U, J]
     # set on the params of one shard inside jax.shard_map (see sharded_step): the mesh axis whose
@@ -98,6 +104,7 @@ class CouponParams(EnvParams):
 
 
 COUPON_SCOPES = ("store", "category")
+UTILITY_CLIPS = ("none", "percentile")
 
 
 def make_params(
@@ -108,11 +115,41 @@ def make_params(
     legacy_coupling: bool = False,
     next_week_price_quirk: bool = False,
     utility_cap: float | None = None,
+    utility_clip: str = "none",
     discount_factor: float = 1.0,
     coupon_scope: str = "store",
+    debug: bool = False,
+    mode: str | None = None,
 ) -> CouponParams:
-    """Validated :class:`CouponParams` (errors name the field, the value and the rule)."""
+    """Validated :class:`CouponParams` (errors name the field, the value and the rule).
+
+    Args:
+      utility_cap: a fixed upper cap on utilities (finite), or ``None``.
+      utility_clip: ``"percentile"`` caps utilities each week at ``config.utility_clip_percentile`` of
+        the week's customer x product utilities (all customers, exact; :mod:`.clip`), as the original;
+        ``"none"`` does not (see :mod:`.modes` for clean mode's choice).
+      debug: check every step (host callback): an invalid action or a non-finite visit probability,
+        store value or revenue raises instead of only being flagged in ``info``.
+      mode: ``"clean"`` or ``"paper"`` sets ``legacy_coupling``, ``next_week_price_quirk`` and
+        ``utility_clip`` at once (:mod:`.modes`); the scenario must be sampled in the same mode.
+    """
     validate(config)
+    if mode is not None:
+        from jaxretail.envs.coupon.modes import mode_settings
+
+        m = mode_settings(mode)
+        legacy_coupling, next_week_price_quirk = m.legacy_coupling, m.next_week_price_quirk
+        utility_clip = m.utility_clip
+    if utility_clip not in UTILITY_CLIPS:
+        raise ValueError(f"utility_clip must be one of {UTILITY_CLIPS}, got utility_clip={utility_clip!r}")
+    if utility_cap is not None and (
+        isinstance(utility_cap, bool) or not isinstance(utility_cap, (int, float)) or not math.isfinite(utility_cap)
+    ):
+        raise ValueError(f"utility_cap must be a finite number or None, got utility_cap={utility_cap!r}")
+    for name, flag in (("legacy_coupling", legacy_coupling), ("next_week_price_quirk", next_week_price_quirk),
+                       ("debug", debug)):  # fmt: skip
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {name}={flag!r}")
     num_customers = int(scenario.beta_w_customer.shape[0])
     if scenario.base_price.shape != (config.num_products,):
         raise ValueError(
@@ -134,7 +171,7 @@ def make_params(
             "the coupon env reports bought categories as a 32-bit mask; "
             f"num_categories={config.num_categories} > 32 is not supported yet"
         )
-    if not 0.0 <= discount_factor <= 1.0:
+    if isinstance(discount_factor, bool) or not 0.0 <= discount_factor <= 1.0:
         raise ValueError(f"discount_factor must be in [0, 1], got discount_factor={discount_factor!r}")
     return CouponParams(
         scenario=scenario,
@@ -143,7 +180,9 @@ def make_params(
         block_size=int(block_size),
         legacy_coupling=bool(legacy_coupling),
         next_week_price_quirk=bool(next_week_price_quirk),
-        utility_cap=utility_cap,
+        utility_cap=None if utility_cap is None else float(utility_cap),
+        utility_clip=utility_clip,
+        debug=debug,
         discount_factor=float(discount_factor),
         coupon_scope=coupon_scope,
     )
@@ -168,7 +207,6 @@ def model_options(params: CouponParams) -> cm.ModelOptions:
         price_scale=cfg.price_scale,
         noise_scale=cfg.utility_noise_scale,
         legacy_x=params.legacy_coupling,
-        utility_cap=params.utility_cap,
     )
 
 
@@ -180,8 +218,9 @@ def stream_seeds(scenario: Scenario, week: jax.Array) -> dict[str, jax.Array]:
     return {"latent": scenario.latent_seeds, "weekly": weekly}
 
 
-def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
-    """Per-product inputs of a week in tile layout."""
+def week_tiles(params: CouponParams, price: jax.Array, seeds, utility_cap=None) -> cm.WeekTiles:
+    """Per-product inputs of a week in tile layout (``utility_cap``: this week's cap, default the
+    fixed ``params.utility_cap`` or none)."""
     layout = layout_for(params.config.category_sizes)
     sc = params.scenario
     prod = jnp.asarray(layout.product)
@@ -189,7 +228,10 @@ def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
     idx = jnp.where(valid, prod, 0)
     tile = lambda v, fill=0.0: jnp.where(valid, v[idx], fill)
     stream_seed = jnp.concatenate([seeds["latent"], seeds["weekly"][8:12]])  # 7 product streams
-    product_consts = jax.vmap(lambda s: hash_bits(s, idx.astype(jnp.uint32)))(stream_seed)
+    product_consts = jax.vmap(lambda s: column_hash(s, idx.astype(jnp.uint32)))(stream_seed)
+    cap = jnp.float32(jnp.inf if params.utility_cap is None else params.utility_cap)
+    if utility_cap is not None:
+        cap = jnp.minimum(cap, utility_cap)
     j = jnp.arange(params.config.num_categories, dtype=jnp.uint32)
     return cm.WeekTiles(
         log_price=tile(jnp.log(price)),
@@ -201,8 +243,9 @@ def week_tiles(params: CouponParams, price: jax.Array, seeds) -> cm.WeekTiles:
         product_consts=product_consts,
         category_intercept=sc.category_intercept,
         category_slope=sc.category_slope,
-        category_consts=jax.vmap(lambda s: hash_bits(s, j))(seeds["weekly"][12:14]),
+        category_consts=jax.vmap(lambda s: column_hash(s, j))(seeds["weekly"][12:14]),
         row_category=jnp.asarray(layout.row_category),
+        utility_cap=cap,
     )
 
 
@@ -222,9 +265,9 @@ def _population_sum(x: jax.Array, params: CouponParams) -> jax.Array:
 
 
 def _customer_hashes(seeds, ids: jax.Array) -> jax.Array:
-    """``[B, 7]`` hashes per customer: 3 latent streams (week independent) + 4 weekly streams."""
-    latent = jax.vmap(lambda s: hash_bits(s, ids), out_axes=1)(seeds["latent"])
-    weekly = jax.vmap(lambda s: hash_bits(s, ids), out_axes=1)(seeds["weekly"][8:12])
+    """``[B, 7]`` row words per customer: 3 latent streams (week independent) + 4 weekly streams."""
+    latent = jax.vmap(lambda s: row_hash(s, ids), out_axes=1)(seeds["latent"])
+    weekly = jax.vmap(lambda s: row_hash(s, ids), out_axes=1)(seeds["weekly"][8:12])
     return jnp.concatenate([latent, weekly], axis=1)
 
 
@@ -258,7 +301,7 @@ def observed_feature_totals(params: CouponParams, week: jax.Array, seeds) -> tup
     ids = customer_ids(params)
     base = jax.random.fold_in(jax.random.fold_in(params.scenario.noise_key, week), 55)
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, ids)
-    chi2 = jax.vmap(lambda k: jax.random.chisquare(k, float(n_i)))(keys).astype(jnp.float32)
+    chi2 = jax.vmap(lambda k: jax.random.chisquare(k, float(n_i), dtype=jnp.float32))(keys)
     total = jnp.sqrt(n_i + chi2) * uniform_to_normal(_uniform(seeds, _X_TOTAL, ids))
     return chi2, total
 
@@ -273,10 +316,10 @@ def mean_observed_feature(params: CouponParams, seeds, week: jax.Array | None = 
     """Mean over products of each customer's observed feature ``X_ui`` of the week, ``[U]``."""
     layout = layout_for(params.config.category_sizes)
     valid = jnp.asarray(layout.valid)
-    tiles = week_tiles(params, jnp.ones(params.config.num_products), seeds)
+    tiles = week_tiles(params, jnp.ones(params.config.num_products, jnp.float32), seeds)
     ids = customer_ids(params)
     hashes = _customer_hashes(seeds, ids)
-    normal = lambda h, s: uniform_to_normal(bits_to_uniform(keyed_bits(h[s], tiles.product_consts[s])))
+    normal = lambda h, s: uniform_to_normal(bits_to_uniform(pair_bits(h[s], tiles.product_consts[s])))
 
     def one(h):  # the same X as customer.utilities draws for this week
         if params.legacy_coupling:
@@ -368,8 +411,8 @@ class CouponEnv(Environment[CouponState, CouponParams]):
         """Start a trajectory at week 0 (``key`` unused: the scenario fixes the randomness)."""
         del key
         n_u, n_i = params.num_customers, params.config.num_products
-        zeros = jnp.zeros((n_u,))
-        no_coupon = jnp.zeros((n_u, params.config.num_categories))
+        zeros = jnp.zeros((n_u,), jnp.float32)
+        no_coupon = jnp.zeros((n_u, params.config.num_categories), jnp.float32)
         shelf, price, discount, marketing, obs_x = _draw_next_week(
             params, ShelfState(discounted=jnp.zeros((n_i,), bool)), jnp.asarray(0, jnp.int32), no_coupon
         )
@@ -379,7 +422,7 @@ class CouponEnv(Environment[CouponState, CouponParams]):
             price=price,
             discount=discount,
             marketing=marketing,
-            visit_probability=jnp.ones((n_u,)),
+            visit_probability=jnp.ones((n_u,), jnp.float32),
             visited=jnp.ones((n_u,), bool),
             store_value=zeros,
             previous_items=zeros,
@@ -396,6 +439,45 @@ class CouponEnv(Environment[CouponState, CouponParams]):
         return out["obs"], out["state"], out["reward"], jnp.asarray(False), jnp.asarray(False), out["info"]
 
 
+def coupon_fractions(action: jax.Array, params: CouponParams) -> tuple[jax.Array, jax.Array]:
+    """Coupon fraction per customer and category ``[U, J]`` and the invalid-action flag ``[U]``.
+
+    ``action`` is ``[U]`` (store-wide) or, with ``coupon_scope="category"``, ``[U, J]`` integer level
+    indices into ``config.coupon_levels``. Any other shape or a float dtype is refused when tracing. A
+    level outside ``[0, L)`` offers no coupon (never another level) and is flagged (``debug``: raises).
+    """
+    cfg = params.config
+    n_u, n_j, n_levels = params.num_customers, cfg.num_categories, len(cfg.coupon_levels)
+    action = jnp.asarray(action)
+    expected = (n_u,) if params.coupon_scope == "store" else (n_u, n_j)
+    if action.shape != expected:
+        raise ValueError(
+            f"coupon action must have shape {expected} under coupon_scope={params.coupon_scope!r} "
+            f"({'one level per customer' if params.coupon_scope == 'store' else 'one level per category'}), "
+            f"got shape {action.shape}"
+        )
+    if not jnp.issubdtype(action.dtype, jnp.integer):
+        raise ValueError(f"coupon action must hold integer level indices, got dtype {action.dtype}")
+    ok = (action >= 0) & (action < n_levels)
+    coupon = jnp.where(ok, jnp.asarray(cfg.coupon_levels, jnp.float32)[jnp.where(ok, action, 0)], 0.0)
+    coupon = jnp.broadcast_to(coupon[:, None] if coupon.ndim == 1 else coupon, (n_u, n_j))
+    invalid = ~ok if ok.ndim == 1 else ~jnp.all(ok, axis=1)
+    return coupon, invalid
+
+
+def _check_week(week, invalid_action, nonfinite, ids) -> None:
+    """Host-side check of debug mode."""
+    import numpy as np
+
+    if np.any(invalid_action):
+        bad = np.asarray(ids)[np.asarray(invalid_action)][:5].tolist()
+        raise ValueError(f"invalid coupon action in week {int(week)} for customers {bad} (levels out of range)")
+    if np.any(nonfinite):
+        bad = np.asarray(ids)[np.asarray(nonfinite)][:5].tolist()
+        raise FloatingPointError(f"non-finite visit probability, store value or revenue in week {int(week)} "
+                                 f"for customers {bad}")
+
+
 def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -> dict[str, Any]:
     """One week for the whole population; returns ``obs``, ``state``, ``reward``, ``info`` and
     ``lines`` (per-customer, per-category purchases ``[U, J]``, for analysis and tests)."""
@@ -406,8 +488,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     week = state.t
     seeds = stream_seeds(sc, week)
     ids = customer_ids(params)
-    coupon = jnp.asarray(cfg.coupon_levels, jnp.float32)[action]  # [U] or [U, J]
-    coupon = jnp.broadcast_to(coupon[:, None] if coupon.ndim == 1 else coupon, (n_u, n_j))  # [U, J]
+    coupon, invalid_action = coupon_fractions(action, params)  # [U, J], [U]
     redeemed = (_uniform(seeds, _REDEEM, ids) < sc.redemption_rate).astype(jnp.float32)
     # stage 1: visit, from last week's state only
     p_visit = cm.visit_probability(
@@ -421,32 +502,22 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         sc.marketing_weight,
         state.first_step,
     )
+    # a non-finite probability (impossible with finite draws; guarded so that it cannot silently
+    # remove a customer) keeps last week's value and is flagged in info["nonfinite"]
+    bad_visit = ~jnp.isfinite(p_visit)
+    previous = state.visit_probability
+    p_visit = jnp.where(bad_visit, jnp.where(jnp.isfinite(previous), previous, 1.0), p_visit)
     visited = _uniform(seeds, _VISIT, ids) < p_visit
-    # stages 0, 2-4 for visitors only, compacted and streamed in blocks
-    tiles = week_tiles(params, state.price, seeds)
     valid = jnp.asarray(layout.valid)
     order = jnp.nonzero(visited, size=n_u, fill_value=n_u)[0].astype(jnp.uint32)
     padded = jnp.concatenate([order, jnp.full((block,), n_u, jnp.uint32)])
     cust_hashes = _customer_hashes(seeds, ids)
-    cat_hashes = jnp.stack(
-        [hash_bits(seeds["weekly"][_CAT], ids), hash_bits(seeds["weekly"][_CHOICE], ids)], 1
-    )
+    cat_hashes = jnp.stack([row_hash(seeds["weekly"][_CAT], ids), row_hash(seeds["weekly"][_CHOICE], ids)], 1)
     poisson_base = jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 77)
     x_chi2, x_total = observed_feature_totals(params, week, seeds)
-    empty = {
-        "quantity": jnp.zeros((n_u, n_j), jnp.int32),
-        "product": jnp.full((n_u, n_j), -1, jnp.int32),
-        "shelf_price": jnp.zeros((n_u, n_j)),
-        "base_price": jnp.ones((n_u, n_j)),
-        "paid_price": jnp.zeros((n_u, n_j)),
-        "store_value": jnp.zeros((n_u,)),
-    }
 
-    def block_body(b, acc):
-        bid = jax.lax.dynamic_slice(padded, (b * block,), (block,))
-        ok = bid < n_u
-        gid = jnp.where(ok, bid, 0).astype(jnp.int32)
-        cust = cm.CustomerWeek(
+    def customer_week(gid):
+        return cm.CustomerWeek(
             customer_hashes=cust_hashes[gid],
             category_hashes=cat_hashes[gid],
             beta_w_customer=sc.beta_w_customer[gid],
@@ -457,6 +528,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
             x_total=x_total[gid],
         )
 
+    def block_utilities(tiles, cust):
         # utilities are filled into a buffer by an inner loop: a loop boundary makes XLA compute
         # them once (fused into several consumers, the hashing was recomputed for each)
         def fill(i, buf):
@@ -464,7 +536,38 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
             mu = jax.vmap(lambda c: cm.utilities(tiles, c, opts, valid)["mu"])(part)
             return jax.lax.dynamic_update_slice_in_dim(buf, mu, i * _SUB_BLOCK, 0)
 
-        mus = jax.lax.fori_loop(0, block // _SUB_BLOCK, fill, jnp.zeros((block,) + valid.shape))
+        return jax.lax.fori_loop(0, block // _SUB_BLOCK, fill, jnp.zeros((block,) + valid.shape, jnp.float32))
+
+    tiles = week_tiles(params, state.price, seeds)
+    if params.utility_clip == "percentile" and cfg.utility_clip_percentile < 100.0:
+        # the original clips at the percentile of every customer's utilities (visitors or not)
+        def all_customers(b):
+            gid = b * block + jnp.arange(block, dtype=jnp.int32)
+            ok = gid < n_u
+            mu = block_utilities(tiles, customer_week(jnp.where(ok, gid, 0)))
+            return mu.ravel(), (ok[:, None, None] & valid[None]).ravel()
+
+        shards = 1 if params.axis_name is None else jax.lax.axis_size(params.axis_name)
+        cap = streamed_percentile(
+            all_customers, -(-n_u // block), cfg.utility_clip_percentile, params.axis_name,
+            count=n_u * shards * cfg.num_products,
+        )
+        tiles = tiles.replace(utility_cap=jnp.minimum(tiles.utility_cap, cap))
+    empty = {
+        "quantity": jnp.zeros((n_u, n_j), jnp.int32),
+        "product": jnp.full((n_u, n_j), -1, jnp.int32),
+        "shelf_price": jnp.zeros((n_u, n_j), jnp.float32),
+        "base_price": jnp.ones((n_u, n_j), jnp.float32),
+        "paid_price": jnp.zeros((n_u, n_j), jnp.float32),
+        "store_value": jnp.zeros((n_u,), jnp.float32),
+    }
+
+    def block_body(b, acc):
+        bid = jax.lax.dynamic_slice(padded, (b * block,), (block,))
+        ok = bid < n_u
+        gid = jnp.where(ok, bid, 0).astype(jnp.int32)
+        cust = customer_week(gid)
+        mus = block_utilities(tiles, cust)
         res = jax.vmap(cm.purchase_given_utilities, in_axes=(0, None, 0, None, None))(
             mus, tiles, cust, opts, layout
         )
@@ -476,6 +579,12 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     quantity = lines["quantity"].astype(jnp.float32)
     bought = lines["quantity"] > 0
     revenue = jnp.sum(quantity * lines["paid_price"], axis=1)
+    store_value = jnp.where(visited, lines["store_value"], 0.0)
+    nonfinite = bad_visit | ~jnp.isfinite(store_value) | ~jnp.isfinite(revenue)
+    store_value = jnp.where(jnp.isfinite(store_value), store_value, 0.0)
+    revenue = jnp.where(jnp.isfinite(revenue), revenue, 0.0)
+    if params.debug:
+        jax.debug.callback(_check_week, week, invalid_action, nonfinite, ids)
     demand = jnp.sum(quantity, axis=1)
     n_lines = jnp.sum(bought, axis=1).astype(jnp.float32)
     coupon_line = bought & (lines["paid_price"] < lines["shelf_price"])
@@ -510,7 +619,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         marketing=marketing,
         visit_probability=p_visit,
         visited=visited,
-        store_value=jnp.where(visited, lines["store_value"], 0.0),
+        store_value=store_value,
         previous_items=demand,
         previous_coupon=coupon,
         observed_feature=obs_x,
@@ -532,7 +641,9 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
             axis=1,
             dtype=jnp.uint32,
         ),
-        "discount": jnp.full((n_u,), params.discount_factor),
+        "discount": jnp.full((n_u,), params.discount_factor, jnp.float32),
+        "invalid_action": invalid_action,
+        "nonfinite": nonfinite,
     }
     return {
         "obs": context(new_state, params),
@@ -541,4 +652,5 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
         "info": info,
         "lines": lines,
         "visit_probability": p_visit,
+        "utility_cap": tiles.utility_cap,  # [] the week's utility cap (+inf: none)
     }

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxretail.core.counter_rng import hash_normal, seed_from_key
+from jaxretail.core.counter_rng import pair_uniform, seed_from_key, uniform_to_normal
 from jaxretail.envs.coupon.configs import BENCHMARK_CATEGORY_SIZES, ScenarioConfig, validate
 from jaxretail.envs.coupon.types import Scenario
 
@@ -60,6 +60,7 @@ def sample_scenario(
     *,
     legacy_coupling: bool = False,
     base_prices: str = "draw",
+    mode: str | None = None,
 ) -> Scenario:
     """Draw one simulation's latent parameters.
 
@@ -70,8 +71,19 @@ def sample_scenario(
       legacy_coupling: reuse one key for every draw, as the original code does.
       base_prices: ``"draw"`` (this configuration's distributions with key 0) or ``"paper"`` (the
         original draw; needs the benchmark catalogue).
+      mode: ``"clean"`` or ``"paper"`` sets ``legacy_coupling`` and ``base_prices`` at once
+        (:mod:`jaxretail.envs.coupon.modes`; clean mode keeps ``base_prices`` unless it is the default).
+
+    Every draw is float32, also under ``JAX_ENABLE_X64=1``, so both modes simulate the same customers.
     """
     validate(cfg)
+    if mode is not None:
+        from jaxretail.envs.coupon.modes import mode_settings
+
+        m = mode_settings(mode, None if mode == "paper" else base_prices)
+        legacy_coupling, base_prices = m.legacy_coupling, m.base_prices
+    if not isinstance(legacy_coupling, bool):
+        raise ValueError(f"legacy_coupling must be True or False, got legacy_coupling={legacy_coupling!r}")
     if isinstance(num_customers, bool) or int(num_customers) != num_customers or num_customers < 1:
         raise ValueError(f"num_customers must be a positive integer, got num_customers={num_customers!r}")
     if base_prices not in BASE_PRICE_MODES:
@@ -81,7 +93,12 @@ def sample_scenario(
             "base_prices='paper' needs the benchmark catalogue (category_sizes of coupon.md), "
             f"got {cfg.num_products} products in {cfg.num_categories} categories"
         )
-    n_u, n_i, n_j = int(num_customers), cfg.num_products, cfg.num_categories
+    with jax.enable_x64(False):
+        return _sample(key, cfg, int(num_customers), legacy_coupling, base_prices)
+
+
+def _sample(key, cfg: ScenarioConfig, n_u: int, legacy_coupling: bool, base_prices: str) -> Scenario:
+    n_i, n_j = cfg.num_products, cfg.num_categories
     counter = iter(range(1, 100))
 
     def draw(spec, shape=()):
@@ -90,7 +107,7 @@ def sample_scenario(
 
     if base_prices == "paper":
         _, price, z = paper_base_prices()
-        price, z = jnp.asarray(price, float), jnp.asarray(z, float)
+        price, z = jnp.asarray(price, jnp.float32), jnp.asarray(z, jnp.float32)
     else:
         price, z = draw_base_prices(cfg)
     seed_key = key if legacy_coupling else jax.random.fold_in(key, 1000)
@@ -109,7 +126,7 @@ def sample_scenario(
         category_slope=draw(cfg.category_slope, (n_j,)),
         beta_w_customer=draw(cfg.beta_w_customer, (n_u,)),
         visit_inertia=draw(cfg.visit_inertia, (n_u,)),
-        redemption_rate=jnp.full((n_u,), cfg.redemption_rate),
+        redemption_rate=jnp.full((n_u,), cfg.redemption_rate, jnp.float32),
         visit_intercept=draw(cfg.visit_intercept),
         visit_slope=draw(cfg.visit_slope),
         marketing_weight=draw(cfg.marketing_weight),
@@ -130,15 +147,17 @@ def customer_product_latents(
 ) -> dict[str, jax.Array]:
     """``beta_z``, ``beta_x`` and ``quantity_slope`` for the given customers, each ``[B, I]``.
 
-    Recomputed from hashes of ``(seed, customer id, product id)``: the same customer always gets the
+    Recomputed from hashes of ``(stream seed, customer id, product id)``, exactly as the environment
+    computes them (:func:`jaxretail.envs.coupon.customer.tastes`): the same customer always gets the
     same values, whatever block, order or device it is processed in.
     """
-    products = jnp.arange(scenario.base_price.shape[0], dtype=jnp.uint32)
+    products = jnp.arange(scenario.base_price.shape[0], dtype=jnp.uint32)[None, :]
     u = jnp.asarray(customer_ids).astype(jnp.uint32)[:, None]
     out = {}
     for s, (name, spec) in enumerate(
         (("beta_z", cfg.beta_z), ("beta_x", cfg.beta_x), ("quantity_slope", cfg.quantity_slope))
     ):
         loc, scale = _lognormal_params(spec)
-        out[name] = jnp.exp(loc + scale * hash_normal(scenario.latent_seeds[s], u, products[None, :]))
+        z = uniform_to_normal(pair_uniform(scenario.latent_seeds[s], u, products))
+        out[name] = jnp.exp(jnp.float32(loc) + jnp.float32(scale) * z)
     return out

@@ -32,7 +32,8 @@ def shelf_step(
     k_state, k_depth = jax.random.split(key)
     p_on = jnp.where(state.discounted, scenario.discount_stay, scenario.discount_start)
     discounted = jax.random.uniform(k_state, p_on.shape, jnp.float32) < p_on
-    depth = cfg.discount_depth.build().sample(k_depth, p_on.shape)
+    with jax.enable_x64(False):  # float32 draws in both modes (the same prices under JAX_ENABLE_X64)
+        depth = cfg.discount_depth.build().sample(k_depth, p_on.shape).astype(jnp.float32)
     discount = jnp.where(discounted, depth, 0.0)
     price = jnp.maximum((1.0 - discount) * scenario.base_price, cfg.min_price)
     return ShelfState(discounted=discounted), discount, price

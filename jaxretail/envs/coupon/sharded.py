@@ -71,7 +71,8 @@ def sharded_step(params: CouponParams, mesh: Mesh, axis: str = AXIS):
     abstract = jax.eval_shape(lambda: _reset_state(params))
     sspec = state_specs(abstract, axis)
     info_spec = {k: P(axis) for k in ("revenue", "demand", "visited", "categories", "coupon", "redeemed",
-                                      "redeemed_lines", "category_mask", "discount")}  # fmt: skip
+                                      "redeemed_lines", "category_mask", "discount", "invalid_action",
+                                      "nonfinite")}  # fmt: skip
 
     def body(state, action, scenario):
         local = params.replace(scenario=scenario, num_customers=local_customers, axis_name=axis)
