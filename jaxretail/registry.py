@@ -1,11 +1,9 @@
 """Environment ids: ``jaxretail.make(env_id, **kwargs) -> (env, params)`` and gymnax registration.
 
-| id | environment | action |
-|---|---|---|
-| ``jaxretail/assortment-v0`` | :class:`~jaxretail.envs.assortment.DynamicAssortment` | ``FixedSizeSubset(N, K)`` mask |
-| ``jaxretail/assortment-scores-v0`` | ``TopKScores(DynamicAssortment)`` | ``Box(-1, 1, (N,))`` scores |
-| ``jaxretail/assortment-subsets-v0`` | ``SubsetIndex(DynamicAssortment)`` | ``Discrete(C(N, K))`` |
-| ``jaxretail/coupon-customer-v0`` | :class:`~jaxretail.envs.coupon.single.SingleCustomerCoupon` | ``Discrete(L)`` |
+- ``jaxretail/assortment-v0``: ``DynamicAssortment``, ``FixedSizeSubset(N, K)`` mask action;
+- ``jaxretail/assortment-scores-v0``: ``TopKScores(DynamicAssortment)``, ``Box(-1, 1, (N,))`` scores;
+- ``jaxretail/assortment-subsets-v0``: ``SubsetIndex(DynamicAssortment)``, ``Discrete(C(N, K))``;
+- ``jaxretail/coupon-customer-v0``: ``SingleCustomerCoupon`` (one customer's weeks), ``Discrete(L)``.
 
 Keyword arguments go to the environment's constructor (e.g. ``num_items=6, assortment_size=2``;
 for the coupon view ``config``, ``num_customers``, ``horizon``, ``seed``). gymnax 1.0.1's registry is

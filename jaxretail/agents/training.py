@@ -87,7 +87,9 @@ def _describe_config(config) -> Any:
     return config
 
 
-def run_identity(trainer: Trainer, key: jax.Array, hyper: Any = None, data: Any = None, extra: Any = None) -> dict:
+def run_identity(
+    trainer: Trainer, key: jax.Array, hyper: Any = None, data: Any = None, extra: Any = None
+) -> dict:
     """What makes two calls of :func:`run` the same run: the trainer's static ``config`` (without
     ``num_updates``, which may be extended), the hyperparameters (values), the key data, the shapes
     and dtypes of the runner state, the shapes and a SHA-1 of ``data``, and ``extra`` (anything the
@@ -179,7 +181,9 @@ def run(
                 except ValueError as err:
                     problem = str(err)
             if problem is not None and not overwrite:
-                raise ValueError(problem + ("" if "overwrite=True" in problem else "; or pass overwrite=True"))
+                raise ValueError(
+                    problem + ("" if "overwrite=True" in problem else "; or pass overwrite=True")
+                )
             if problem is not None:  # overwrite: start over in an empty folder
                 manager.close()
                 shutil.rmtree(folder)

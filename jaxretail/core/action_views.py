@@ -64,9 +64,9 @@ class _ActionView(Environment):
         self.__dict__["env"] = env
 
     def __getattr__(self, name: str) -> Any:  # forward extra attributes; safe for copy / pickle
-        if name == "env":
+        if name.startswith("__") or "env" not in self.__dict__:
             raise AttributeError(name)
-        return getattr(self.__dict__["env"] if "env" in self.__dict__ else None, name)
+        return getattr(self.__dict__["env"], name)
 
     @property
     def default_params(self):

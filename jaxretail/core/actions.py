@@ -72,7 +72,8 @@ def _structure_error(space: spaces.Space, action: jax.Array, name: str) -> str |
 def describe(space: spaces.Space) -> str:
     """What ``space`` allows, in words (for error messages)."""
     if isinstance(space, spaces.FixedSizeSubset):
-        return f"a 0/1 mask of {space.n} items with exactly {space.k} ones (FixedSizeSubset(n={space.n}, k={space.k}))"
+        n, k = space.n, space.k
+        return f"a 0/1 mask of {n} items with exactly {k} ones (FixedSizeSubset(n={n}, k={k}))"
     if isinstance(space, spaces.Discrete):
         return f"an integer in [0, {space.n - 1}] (Discrete({space.n}))"
     if isinstance(space, spaces.Box):

@@ -62,7 +62,7 @@ def _single_gymnasium_space(space: spaces.Space):
     raise TypeError(f"no gymnasium equivalent for space {space!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _subset_space_class():
     import gymnasium
 

@@ -21,7 +21,6 @@ without gymnax.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -30,13 +29,11 @@ import numpy as np
 from jaxretail.core import spaces
 from jaxretail.core.environment import Environment
 
-
-def _gymnax():
-    try:
-        import gymnax
-    except ImportError as err:  # pragma: no cover - exercised only without the extra
-        raise ImportError("to_gymnax needs gymnax: pip install 'jaxretail[gymnax]'") from err
-    return gymnax
+try:
+    import gymnax
+    from flax import struct
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError("jaxretail.core.gymnax_compat needs gymnax: pip install 'jaxretail[gymnax]'") from err
 
 
 def to_gymnax_space(space: spaces.Space):
@@ -45,7 +42,7 @@ def to_gymnax_space(space: spaces.Space):
     Raises:
       TypeError: for ``FixedSizeSubset`` (no gymnax equivalent; use an action view).
     """
-    gspaces = _gymnax().environments.spaces
+    gspaces = gymnax.environments.spaces
     if isinstance(space, spaces.Discrete):
         return gspaces.Discrete(int(space.n), dtype=space.dtype)
     if isinstance(space, spaces.Box):
@@ -62,84 +59,108 @@ def to_gymnax_space(space: spaces.Space):
     raise TypeError(f"no gymnax equivalent for space {space!r}")
 
 
-@functools.lru_cache(maxsize=None)
-def _adapter_class():
-    gymnax = _gymnax()
-    base = gymnax.environments.environment.Environment
+@struct.dataclass
+class GymnaxParams(gymnax.EnvParams):
+    """gymnax ``EnvParams`` (with ``max_steps_in_episode``, which rejax's evaluation reads)
+    around the jaxretail params ``inner``."""
 
-    class GymnaxEnvironment(base):
-        """A jaxretail environment as a ``gymnax.environments.environment.Environment``."""
-
-        def __init__(self, env: Environment):
-            self._jr_env = env
-
-        def __getattr__(self, name: str) -> Any:  # forward the rest; safe for copy / pickle
-            if name.startswith("__") or "_jr_env" not in self.__dict__:
-                raise AttributeError(name)
-            return getattr(self.__dict__["_jr_env"], name)
-
-        @property
-        def unwrapped(self) -> Environment:
-            """The jaxretail environment."""
-            return self._jr_env
-
-        @property
-        def default_params(self):
-            return self._jr_env.default_params
-
-        @property
-        def name(self) -> str:
-            return self._jr_env.name
-
-        @property
-        def num_actions(self) -> int:
-            space = self._jr_env.action_space(self.default_params)
-            if not isinstance(space, spaces.Discrete):
-                raise AttributeError(f"num_actions needs a Discrete action space, got {space!r}")
-            return int(space.n)
-
-        def reset(self, key, params=None):
-            params = self.default_params if params is None else params
-            return self._jr_env.reset(key, params)
-
-        def step(self, key, state, action, params=None):
-            params = self.default_params if params is None else params
-            obs, state, reward, terminated, truncated, info = self._jr_env.step(key, state, action, params)
-            info = {**info, "terminated": terminated, "truncated": truncated}
-            return obs, state, reward, terminated, truncated, info
-
-        def reset_env(self, key, params):
-            return self._jr_env.reset_env(key, params)
-
-        def step_env(self, key, state, action, params):
-            """gymnax's 5-tuple ``(obs, state, reward, terminated, info)``; truncation is in ``info``."""
-            obs, state, reward, terminated, truncated, info = self._jr_env.step_env(key, state, action, params)
-            return obs, state, reward, terminated, {**info, "truncated": truncated}
-
-        def is_truncated(self, state, params) -> jax.Array:
-            raise NotImplementedError("truncation comes from the jaxretail step; use step()")
-
-        def action_space(self, params=None):
-            return to_gymnax_space(self._jr_env.action_space(self.default_params if params is None else params))
-
-        def observation_space(self, params=None):
-            params = self.default_params if params is None else params
-            return to_gymnax_space(self._jr_env.observation_space(params))
-
-        def __repr__(self) -> str:
-            return f"to_gymnax({self._jr_env.name})"
-
-    GymnaxEnvironment.__module__ = __name__
-    return GymnaxEnvironment
+    inner: Any = None
 
 
-def to_gymnax(env: Environment):
+def _unwrap(params):
+    return params.inner if isinstance(params, GymnaxParams) else params
+
+
+class GymnaxEnvironment(gymnax.environments.environment.Environment):
+    """A jaxretail environment as a ``gymnax.environments.environment.Environment``."""
+
+    def __init__(self, env: Environment, max_steps_in_episode: int):
+        self._jr_env = env
+        self._params = GymnaxParams(max_steps_in_episode=int(max_steps_in_episode), inner=env.default_params)
+
+    def __getattr__(self, name: str) -> Any:  # forward the rest; safe for copy / pickle
+        if name.startswith("__") or "_jr_env" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["_jr_env"], name)
+
+    @property
+    def unwrapped(self) -> Environment:
+        """The jaxretail environment."""
+        return self._jr_env
+
+    @property
+    def default_params(self):
+        return self._params
+
+    @property
+    def name(self) -> str:
+        return self._jr_env.name
+
+    @property
+    def num_actions(self) -> int:
+        space = self._jr_env.action_space(self._jr_env.default_params)
+        if not isinstance(space, spaces.Discrete):
+            raise AttributeError(f"num_actions needs a Discrete action space, got {space!r}")
+        return int(space.n)
+
+    def reset(self, key, params=None):
+        params = self.default_params if params is None else params
+        return self._jr_env.reset(key, _unwrap(params))
+
+    def step(self, key, state, action, params=None):
+        params = self.default_params if params is None else params
+        obs, state, reward, terminated, truncated, info = self._jr_env.step(
+            key, state, action, _unwrap(params)
+        )
+        info = {**info, "terminated": terminated, "truncated": truncated}
+        return obs, state, reward, terminated, truncated, info
+
+    def reset_env(self, key, params):
+        return self._jr_env.reset_env(key, _unwrap(params))
+
+    def step_env(self, key, state, action, params):
+        """gymnax's 5-tuple ``(obs, state, reward, terminated, info)``; truncation is in ``info``."""
+        obs, state, reward, terminated, truncated, info = self._jr_env.step_env(
+            key, state, action, _unwrap(params)
+        )
+        return obs, state, reward, terminated, {**info, "truncated": truncated}
+
+    def is_truncated(self, state, params) -> jax.Array:
+        raise NotImplementedError("truncation comes from the jaxretail step; use step()")
+
+    def discount(self, state, params) -> jax.Array:
+        raise NotImplementedError("use 1 - terminated from step()")
+
+    def action_space(self, params=None):
+        params = self.default_params if params is None else params
+        return to_gymnax_space(self._jr_env.action_space(_unwrap(params)))
+
+    def observation_space(self, params=None):
+        params = self.default_params if params is None else params
+        return to_gymnax_space(self._jr_env.observation_space(_unwrap(params)))
+
+    def __repr__(self) -> str:
+        return f"to_gymnax({self._jr_env.name})"
+
+
+def to_gymnax(env: Environment, max_steps_in_episode: int | None = None):
     """``env`` as a gymnax ``Environment`` with gymnax spaces (see the module docstring).
+
+    Its ``default_params`` are a gymnax ``EnvParams`` subclass holding ``max_steps_in_episode``
+    (default: ``params.horizon``) and the jaxretail params as ``.inner``; ``reset`` / ``step`` accept
+    either form.
 
     Raises:
       TypeError: if a space has no gymnax equivalent (checked here, not at first use).
+      ValueError: without ``max_steps_in_episode`` for params that have no ``horizon``.
     """
     params = env.default_params
     to_gymnax_space(env.action_space(params))
     to_gymnax_space(env.observation_space(params))
-    return _adapter_class()(env)
+    if max_steps_in_episode is None:
+        max_steps_in_episode = getattr(params, "horizon", None)
+        if max_steps_in_episode is None:
+            raise ValueError(f"to_gymnax({env.name}) needs max_steps_in_episode (its params have no horizon)")
+    if int(max_steps_in_episode) != max_steps_in_episode or max_steps_in_episode < 1:
+        raise ValueError(f"max_steps_in_episode must be a positive integer, got {max_steps_in_episode!r}")
+    return GymnaxEnvironment(env, int(max_steps_in_episode))

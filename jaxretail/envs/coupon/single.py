@@ -101,7 +101,9 @@ class SingleCustomerCoupon(Environment[SingleCustomerState, SingleCustomerParams
     def step_env(self, key, state: SingleCustomerState, action, params: SingleCustomerParams):
         del key  # the scenario fixes the randomness (common random numbers)
         level, invalid = check_action(self.action_space(params), action)
-        out = simulate_week(state.inner, level.astype(jnp.int32)[None], customer_params(params, state.customer))
+        out = simulate_week(
+            state.inner, level.astype(jnp.int32)[None], customer_params(params, state.customer)
+        )
         state = SingleCustomerState(t=state.t + 1, customer=state.customer, inner=as_float32(out["state"]))
         info = {k: v[0] for k, v in out["info"].items()}
         info["invalid_action"] = invalid
@@ -133,7 +135,11 @@ def make_single_customer_env(
     cfg = get_config(cfg) if isinstance(cfg, str) else cfg
     scenario = sample_scenario(jax.random.key(seed), cfg, num_customers)
     pop = make_params(scenario, cfg, **{"block_size": 64, **param_kwargs})
-    ids = jnp.arange(num_customers, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
+    ids = (
+        jnp.arange(num_customers, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
+    )
     if ids.ndim != 1 or ids.size == 0 or bool(jnp.any((ids < 0) | (ids >= num_customers))):
-        raise ValueError(f"customers must be a non-empty list of ids in [0, {num_customers}), got {customers!r}")
+        raise ValueError(
+            f"customers must be a non-empty list of ids in [0, {num_customers}), got {customers!r}"
+        )
     return SingleCustomerCoupon(SingleCustomerParams(pop, ids, int(horizon)))
