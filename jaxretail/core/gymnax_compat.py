@@ -36,6 +36,14 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("jaxretail.core.gymnax_compat needs gymnax: pip install 'jaxretail[gymnax]'") from err
 
 
+class Box(gymnax.environments.spaces.Box):
+    """gymnax ``Box`` whose ``sample`` stays finite and in bounds for unbounded sides (gymnax's
+    draws ``uniform(-inf, inf)`` = NaN); an unbounded side samples within 1 of the other bound / 0."""
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return spaces.Box(self.low, self.high, tuple(self.shape), self.dtype).sample(key)
+
+
 def to_gymnax_space(space: spaces.Space):
     """The gymnax space with the same values, ``sample`` and ``contains`` (``Discrete`` / ``Box``).
 
@@ -49,7 +57,7 @@ def to_gymnax_space(space: spaces.Space):
         low, high = np.asarray(space.low), np.asarray(space.high)
         low = float(low) if low.ndim == 0 else low
         high = float(high) if high.ndim == 0 else high
-        return gspaces.Box(low, high, tuple(space.shape), space.dtype)
+        return Box(low, high, tuple(space.shape), space.dtype)
     if isinstance(space, spaces.FixedSizeSubset):
         raise TypeError(
             f"gymnax has no space for exactly-{space.k}-of-{space.n} subsets; convert "

@@ -127,9 +127,7 @@ def rollout(
         return (next_obs, next_state, ended), rec
 
     ended = jnp.zeros((reset_keys.shape[0],), bool)
-    (obs, state, _), records = jax.lax.scan(
-        body, (obs, state, ended), jnp.arange(num_steps, dtype=jnp.int32)
-    )
+    (obs, state, _), records = jax.lax.scan(body, (obs, state, ended), jnp.arange(num_steps, dtype=jnp.int32))
     return obs, state, records
 
 

@@ -73,8 +73,9 @@ class Box(Space):
     def sample(self, key: jax.Array) -> jax.Array:
         low = jnp.broadcast_to(jnp.asarray(self.low, jnp.float32), self.shape)
         high = jnp.broadcast_to(jnp.asarray(self.high, jnp.float32), self.shape)
-        finite_low = jnp.where(jnp.isfinite(low), low, -1.0)
-        finite_high = jnp.where(jnp.isfinite(high), high, 1.0)
+        # an unbounded side samples within 2 of the other bound (or in [-1, 1] if both are unbounded)
+        finite_low = jnp.where(jnp.isfinite(low), low, jnp.where(jnp.isfinite(high), high - 2.0, -1.0))
+        finite_high = jnp.where(jnp.isfinite(high), high, finite_low + 2.0)
         u = jax.random.uniform(key, self.shape)
         return (finite_low + u * (finite_high - finite_low)).astype(self.dtype)
 
