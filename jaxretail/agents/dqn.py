@@ -267,7 +267,7 @@ def make_trainer(config: DQNConfig, venv: VectorEnv) -> Trainer:
         )
         return state.replace(updates=state.updates + 1), info
 
-    return Trainer(init, update, config.num_updates)
+    return Trainer(init, update, config.num_updates, config)
 
 
 def make_offline_trainer(config: DQNConfig, obs_shape, action_space) -> Trainer:
@@ -289,7 +289,7 @@ def make_offline_trainer(config: DQNConfig, obs_shape, action_space) -> Trainer:
         info["target_updates"] = state.target_updates
         return state.replace(updates=state.updates + 1), info
 
-    return Trainer(init, update, config.num_updates)
+    return Trainer(init, update, config.num_updates, config)
 
 
 def make_policy(config: DQNConfig, action_space, epsilon: float = 0.0):

@@ -342,7 +342,7 @@ def make_trainer(config: PPOConfig, venv: VectorEnv) -> Trainer:
         new = new.replace(key=key, env_state=env_state, obs=obs, episode_return=ep_ret, obs_stats=obs_stats)
         return new, info
 
-    return Trainer(init, update, config.num_updates)
+    return Trainer(init, update, config.num_updates, config)
 
 
 @struct.dataclass
@@ -400,7 +400,7 @@ def make_offline_trainer(config: PPOConfig, obs_shape: Sequence[int], action_spa
         info["mean_reward"] = jnp.mean(reward)
         return new.replace(key=key, obs_stats=obs_stats), info
 
-    return Trainer(init, update, config.num_updates)
+    return Trainer(init, update, config.num_updates, config)
 
 
 def make_policy(config: PPOConfig, action_space, greedy: bool = True):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxretail.core import spaces
+from jaxretail.core.actions import validate_action
 from jaxretail.core.environment import Environment
 
 
@@ -29,7 +31,11 @@ class LegacyStepAPI:
         self._env = env
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._env, name)
+        # only called for missing attributes; guard ``_env`` so copy / deepcopy / pickle (which build
+        # the object without __init__) get an AttributeError instead of infinite recursion
+        if name.startswith("__") or "_env" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["_env"], name)
 
     def reset(self, key, params=None):
         return self._env.reset(key, params)
@@ -48,12 +54,63 @@ def _single_gymnasium_space(space: spaces.Space):
     if isinstance(space, spaces.Discrete):
         return gymnasium.spaces.Discrete(space.n)
     if isinstance(space, spaces.FixedSizeSubset):
-        return gymnasium.spaces.MultiBinary(space.n)
+        return _fixed_size_subset_space(space.n, space.k)
     if isinstance(space, spaces.Box):
         low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape)
         high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape)
         return gymnasium.spaces.Box(low, high, space.shape, np.dtype(space.dtype))
     raise TypeError(f"no gymnasium equivalent for space {space!r}")
+
+
+@functools.cache
+def _subset_space_class():
+    import gymnasium
+
+    class FixedSizeSubsetSpace(gymnasium.spaces.Space):
+        """gymnasium space of 0/1 masks ``[*batch, n]`` (int8) with exactly ``k`` ones per row.
+
+        Unlike ``MultiBinary(n)``, ``sample`` only yields valid assortments and ``contains`` rejects
+        masks with another number of ones, matching what the environment accepts.
+        """
+
+        def __init__(self, n: int, k: int, batch: tuple[int, ...] = (), seed=None):
+            self.n, self.k, self.batch = int(n), int(k), tuple(batch)
+            super().__init__(self.batch + (self.n,), np.int8, seed)
+
+        @property
+        def is_np_flattenable(self) -> bool:
+            return True
+
+        def sample(self, mask=None, probability=None):
+            scores = self.np_random.random(self.batch + (self.n,))
+            top = np.argsort(-scores, axis=-1)[..., : self.k]
+            out = np.zeros(self.batch + (self.n,), np.int8)
+            np.put_along_axis(out, top, 1, axis=-1)
+            return out
+
+        def contains(self, x) -> bool:
+            x = np.asarray(x)
+            if x.shape != self.shape or not np.all((x == 0) | (x == 1)):
+                return False
+            return bool(np.all(np.sum(x != 0, axis=-1) == self.k))
+
+        def __eq__(self, other) -> bool:
+            return isinstance(other, type(self)) and (self.n, self.k, self.batch) == (
+                other.n, other.k, other.batch,
+            )  # fmt: skip
+
+        def __repr__(self) -> str:
+            return f"FixedSizeSubsetSpace(n={self.n}, k={self.k}, batch={self.batch})"
+
+    @gymnasium.vector.utils.batch_space.register(FixedSizeSubsetSpace)
+    def _batch(space, n: int = 1):
+        return FixedSizeSubsetSpace(space.n, space.k, (int(n),) + space.batch)
+
+    return FixedSizeSubsetSpace
+
+
+def _fixed_size_subset_space(n: int, k: int):
+    return _subset_space_class()(n, k)
 
 
 def make_gymnasium_vector_env(env: Environment, num_envs: int, params: Any = None, seed: int = 0):
@@ -75,6 +132,10 @@ class GymnasiumVectorEnv(_VectorEnvBase):
 
     Auto-reset mode is ``SAME_STEP``: when a sub-environment ends, the returned observation is
     already the first of the next episode, and ``info["final_obs"]`` holds the last one.
+    Actions are checked before stepping (:func:`jaxretail.core.actions.validate_action`): an action
+    outside the space is a ``ValueError`` naming the row. A ``FixedSizeSubset`` action is exported as
+    ``FixedSizeSubsetSpace`` (its ``sample`` only yields valid masks), not ``MultiBinary``.
+    Observations and rewards come back in the declared dtype (float32).
     Arrays cross to NumPy once per call; everything inside is one jitted, vmapped JAX function.
     """
 
@@ -93,6 +154,8 @@ class GymnasiumVectorEnv(_VectorEnvBase):
         self.single_action_space = _single_gymnasium_space(env.action_space(self.params))
         self.observation_space = _gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = _gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._space = env.action_space(self.params)
+        self._obs_dtype = np.dtype(env.observation_space(self.params).dtype)
         self._key = jax.random.key(seed)
         self._state = None
         self._reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
@@ -106,15 +169,18 @@ class GymnasiumVectorEnv(_VectorEnvBase):
         if seed is not None:
             self._key = jax.random.key(seed)
         obs, self._state = self._reset(self._split(), self.params)
-        return np.asarray(obs), {}
+        return np.asarray(obs, self._obs_dtype), {}
 
     def step(self, actions):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         actions = jnp.asarray(actions)
+        validate_action(self._space, actions, name="actions", batched=True)
         obs, self._state, reward, term, trunc, info = self._step(
             self._split(), self._state, actions, self.params
         )
         info = {k: np.asarray(v) for k, v in info.items()}
         info["final_obs"] = info.pop("final_observation")
-        return np.asarray(obs), np.asarray(reward), np.asarray(term), np.asarray(trunc), info
+        info["final_obs"] = np.asarray(info["final_obs"], self._obs_dtype)
+        obs, reward = np.asarray(obs, self._obs_dtype), np.asarray(reward, np.float32)
+        return obs, reward, np.asarray(term), np.asarray(trunc), info

@@ -37,6 +37,18 @@ class EnvParams:
     """Base parameters (empty). Shape-fixing sizes are static fields of the subclasses."""
 
 
+def as_float32(tree: Any) -> Any:
+    """Cast every floating leaf of ``tree`` to float32 (other leaves, PRNG keys included, unchanged):
+    the declared dtype of observations, rewards and states, with or without ``JAX_ENABLE_X64``."""
+
+    def cast(x):
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != jnp.float32:
+            return x.astype(jnp.float32)
+        return x
+
+    return jax.tree.map(cast, tree)
+
+
 TEnvState = TypeVar("TEnvState", bound=EnvState)
 TEnvParams = TypeVar("TEnvParams", bound=EnvParams)
 

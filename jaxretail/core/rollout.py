@@ -96,7 +96,10 @@ def rollout(
       record: maps each batched :class:`Transition` to what is stacked over time. The default
         keeps only ``reward``; recording observations of large batches costs
         ``T * B * obs_size`` floats.
-      auto_reset: use ``env.step`` (reset at episode end) instead of ``env.step_env``.
+      auto_reset: use ``env.step`` (reset at episode end) instead of ``env.step_env``. Without it an
+        episode stops at its end: after ``terminated`` the state and observation are frozen, every
+        further reward is 0 and ``terminated`` stays True, so ``num_steps`` past the horizon never
+        counts rewards of a finished episode.
       policy_batch_size: see :func:`apply_policy`.
 
     Returns:
@@ -107,19 +110,38 @@ def rollout(
     step_fn = env.step if auto_reset else env.step_env
 
     def body(carry, t):
-        obs, state = carry
+        obs, state, ended = carry
         # one hash per key (fold_in) rather than fold_in + split: RNG dominates cheap steps
         policy_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(streams, 2 * t)
         step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(streams, 2 * t + 1)
         action = apply_policy(policy, policy_keys, obs, state, params, policy_batch_size)
-        next_obs, state, reward, terminated, truncated, info = jax.vmap(step_fn, in_axes=(0, 0, 0, None))(
-            step_keys, state, action, params
-        )
+        next_obs, next_state, reward, terminated, truncated, info = jax.vmap(
+            step_fn, in_axes=(0, 0, 0, None)
+        )(step_keys, state, action, params)
+        if not auto_reset:  # a finished episode stays finished: frozen, reward 0
+            next_obs, next_state = _keep_where(ended, (obs, state), (next_obs, next_state))
+            reward = jnp.where(ended, jnp.zeros_like(reward), reward)
+            terminated = terminated | ended
+            ended = terminated
         rec = record(Transition(obs, action, reward, terminated, truncated, info))
-        return (next_obs, state), rec
+        return (next_obs, next_state, ended), rec
 
-    (obs, state), records = jax.lax.scan(body, (obs, state), jnp.arange(num_steps, dtype=jnp.int32))
+    ended = jnp.zeros((reset_keys.shape[0],), bool)
+    (obs, state, _), records = jax.lax.scan(body, (obs, state, ended), jnp.arange(num_steps, dtype=jnp.int32))
     return obs, state, records
+
+
+def _keep_where(mask: jax.Array, old: Any, new: Any) -> Any:
+    """Leaves of ``old`` where ``mask [B]`` is True, of ``new`` elsewhere (PRNG keys included)."""
+
+    def pick(o, n):
+        if jax.dtypes.issubdtype(o.dtype, jax.dtypes.prng_key):
+            data = pick(jax.random.key_data(o), jax.random.key_data(n))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(o))
+        m = mask.reshape(mask.shape + (1,) * (o.ndim - mask.ndim))
+        return jnp.where(m, o, n)
+
+    return jax.tree.map(pick, old, new)
 
 
 def scan_steps(
@@ -138,18 +160,26 @@ def scan_steps(
     For population environments whose state already holds every customer (the coupon env), and for
     resuming a saved simulation. The policy sees ``fold_in(key, t)`` at step ``t``.
 
+    Once ``terminated`` (all of it, for a population env) the state and observation are frozen and
+    rewards are 0, as in :func:`rollout`.
+
     Returns:
       ``(obs, state, records)``, leaves of ``records`` shaped ``[T, ...]``.
     """
 
     def body(carry, t):
-        obs, state = carry
+        obs, state, ended = carry
         key_t = jax.random.fold_in(key, t)
         action = policy(jax.random.fold_in(key_t, 0), obs, state, params)
-        next_obs, state, reward, terminated, truncated, info = env.step_env(
+        next_obs, next_state, reward, terminated, truncated, info = env.step_env(
             jax.random.fold_in(key_t, 1), state, action, params
         )
-        return (next_obs, state), record(Transition(obs, action, reward, terminated, truncated, info))
+        next_obs, next_state = _keep_where(ended, (obs, state), (next_obs, next_state))
+        reward = jnp.where(ended, jnp.zeros_like(reward), reward)
+        terminated = terminated | ended
+        rec = record(Transition(obs, action, reward, terminated, truncated, info))
+        return (next_obs, next_state, jnp.all(terminated)), rec
 
-    (obs, state), records = jax.lax.scan(body, (obs, state), jnp.arange(num_steps, dtype=jnp.int32))
+    carry = (obs, state, jnp.asarray(False))
+    (obs, state, _), records = jax.lax.scan(body, carry, jnp.arange(num_steps, dtype=jnp.int32))
     return obs, state, records

@@ -7,7 +7,14 @@ Combinatorial Decision-Making" (arXiv 2505.19053; code ``tumBAIS/Structured-RL``
 
 * **Instance**: ``N`` items, each with price ``p``, ``d`` static features ``f``, hype ``h`` and
   saturation ``sigma``, all i.i.d. Uniform[1, 10], drawn from the episode key by ``reset``.
-* **Action**: a 0/1 mask ``[N]`` with exactly ``K`` ones (the offered assortment).
+* **Action**: a 0/1 mask ``[N]`` with exactly ``K`` ones (the offered assortment). Invalid actions
+  follow :mod:`jaxretail.core.actions`: a wrong shape (e.g. an integer) is a ``ValueError``; a mask
+  with the wrong number of ones is a ``ValueError`` outside jit, and inside jit is replaced by
+  ``FixedSizeSubset.project`` (first ``K`` selected items, then lowest-index unselected ones) with
+  ``info["invalid_action"] = True``. Item scores (``Box``) and subset indices (``Discrete(C(N, K))``)
+  are available as views: :mod:`jaxretail.core.action_views`.
+* **dtypes**: observations, rewards and every float state field are float32, with or without
+  ``JAX_ENABLE_X64`` (the declared spaces say float32).
 * **Customer**: one per step, chooses by MNL over the offered items plus no-purchase with the hidden
   utility ``theta = -0.8 p + 0.6 h - 0.4 sigma + 0.3 f_1 + 0.5 f_2``. Common random numbers: the
   customer at step ``t`` uses ``fold_in(customer_key, t)`` with ``customer_key`` fixed at reset, so
@@ -32,7 +39,8 @@ import jax.numpy as jnp
 
 from jaxretail.choice import mnl
 from jaxretail.core import spaces
-from jaxretail.core.environment import Environment
+from jaxretail.core.actions import check_action
+from jaxretail.core.environment import Environment, as_float32
 from jaxretail.envs.assortment.generator import draw_instance
 from jaxretail.envs.assortment.types import (
     HISTORY_LENGTH,
@@ -45,15 +53,15 @@ from jaxretail.envs.assortment.types import (
 def feature_weights(params: AssortmentParams) -> jax.Array:
     """Static-feature utility weights ``[d]`` (0.3, 0.5, 0.7, ... unless set)."""
     if params.feature_weights is None:
-        return 0.3 + 0.2 * jnp.arange(params.num_features, dtype=float)
-    return jnp.asarray(params.feature_weights)
+        return 0.3 + 0.2 * jnp.arange(params.num_features, dtype=jnp.float32)
+    return jnp.asarray(params.feature_weights, jnp.float32)
 
 
 def hype_lag_effects(params: AssortmentParams) -> jax.Array:
     """Hype effect of a purchase at lags 1..5, ``[5]``."""
     if params.hype_lag_effects is None:
-        return jnp.array([0.02, -0.005, -0.005, -0.005, -0.005])
-    return jnp.asarray(params.hype_lag_effects)
+        return jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32)
+    return jnp.asarray(params.hype_lag_effects, jnp.float32)
 
 
 def utilities(state: AssortmentState, params: AssortmentParams) -> jax.Array:
@@ -129,14 +137,14 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
     def observation_space(self, params: AssortmentParams) -> spaces.Box:
         """Box ``[d + 8, N]``: unbounded in paper mode, [-1, 1] in package mode."""
         bound = 1.0 if params.obs_mode == "package" else jnp.inf
-        return spaces.Box(-bound, bound, (params.num_features + 8, params.num_items))
+        return spaces.Box(-bound, bound, (params.num_features + 8, params.num_items), jnp.float32)
 
     def action_space(self, params: AssortmentParams) -> spaces.FixedSizeSubset:
         return spaces.FixedSizeSubset(params.num_items, params.assortment_size)
 
     def reset_env(self, key: jax.Array, params: AssortmentParams):
         key_instance, key_customers = jax.random.split(key)
-        inst = draw_instance(key_instance, params)
+        inst = jax.tree.map(lambda v: v.astype(jnp.float32), draw_instance(key_instance, params))
         zeros = jnp.zeros_like(inst["price"])
         state = AssortmentState(
             t=jnp.asarray(1, jnp.int32),
@@ -151,12 +159,14 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
             history=jnp.full((HISTORY_LENGTH,), params.num_items, jnp.int32),
             customer_key=key_customers,
         )
-        return observation(state, params), state
+        state = as_float32(state)
+        return observation(state, params).astype(jnp.float32), state
 
     def step_env(self, key: jax.Array, state: AssortmentState, action: jax.Array, params: AssortmentParams):
         """One decision. ``key`` is not used: the customer draw comes from the episode's stream."""
         del key
-        offered = action.astype(bool)
+        mask, invalid = check_action(self.action_space(params), action)
+        offered = mask.astype(bool)
         theta = utilities(state, params)
         u = jax.random.uniform(jax.random.fold_in(state.customer_key, state.t), (), jnp.float32)
         choice = mnl.sample(u, theta, offered)  # 0..N-1 item, N = no purchase
@@ -176,10 +186,13 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
             saturation_delta=saturation - state.saturation,
             history=history,
         )
+        state = as_float32(state)
         terminated = state.t > params.horizon
         info = {
             "choice": choice,
             "purchased": choice < params.num_items,
-            "expected_revenue": mnl.expected_revenue(theta, offered, state.price),
+            "expected_revenue": mnl.expected_revenue(theta, offered, state.price).astype(jnp.float32),
+            "invalid_action": invalid,
         }
-        return (observation(state, params), state, reward, terminated, jnp.zeros_like(terminated), info)
+        obs = observation(state, params).astype(jnp.float32)
+        return (obs, state, reward.astype(jnp.float32), terminated, jnp.zeros_like(terminated), info)

@@ -111,11 +111,12 @@ def make_params(
     if unknown:
         raise ValueError(f"unknown AssortmentParams field(s): {sorted(unknown)}")
     fw = coefficients.pop("feature_weights", None)
-    fw = 0.3 + 0.2 * jnp.arange(d, dtype=float) if fw is None else jnp.asarray(fw, dtype=float)
+    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else jnp.asarray(fw, jnp.float32)
     if fw.shape != (d,):
         raise ValueError(f"feature_weights must have shape ({d},) for num_features={d}, got {fw.shape}")
     lag = coefficients.pop("hype_lag_effects", None)
-    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005]) if lag is None else jnp.asarray(lag, float)
+    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
+    lag = jnp.asarray(lag, jnp.float32)
     if lag.shape != (HISTORY_LENGTH,):
         raise ValueError(f"hype_lag_effects must have shape ({HISTORY_LENGTH},), got {lag.shape}")
     low = float(coefficients.get("draw_low", 1.0))

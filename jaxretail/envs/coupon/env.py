@@ -101,6 +101,8 @@ class CouponParams(EnvParams):
     # set on the params of one shard inside jax.shard_map (see sharded_step): the mesh axis whose
     # index locates the shard's customers and over which population-wide means are summed
     axis_name: str | None = struct.field(pytree_node=False, default=None)
+    # global id of the first customer held by these params (a view of one customer, see single.py)
+    first_customer: jax.Array | int = 0
 
 
 COUPON_SCOPES = ("store", "category")
@@ -252,7 +254,7 @@ def week_tiles(params: CouponParams, price: jax.Array, seeds, utility_cap=None) 
 def customer_ids(params: CouponParams) -> jax.Array:
     """Global ids ``[U]`` (uint32) of the customers held by ``params``: a shard of ``U`` customers on
     position ``k`` of the mesh axis holds customers ``k U .. k U + U - 1``."""
-    ids = jnp.arange(params.num_customers, dtype=jnp.uint32)
+    ids = jnp.arange(params.num_customers, dtype=jnp.uint32) + jnp.asarray(params.first_customer, jnp.uint32)
     if params.axis_name is None:
         return ids
     return jax.lax.axis_index(params.axis_name).astype(jnp.uint32) * params.num_customers + ids

@@ -1,0 +1,145 @@
+"""One customer of the coupon population as an episodic environment (for per-customer trainers).
+
+The population environment (:class:`~jaxretail.envs.coupon.env.CouponEnv`) steps every customer at
+once. Trainers written for one environment at a time (rejax, PureJaxRL, gymnasium loops) want one
+decision stream: :class:`SingleCustomerCoupon` is customer ``c`` of the same scenario, one coupon
+level per week (``Discrete(L)``), ``horizon`` weeks per episode (``truncated`` at the end; the
+customer model itself never terminates). ``reset`` draws ``c`` uniformly from ``params.customers``
+(so training and held-out customers can be kept apart).
+
+**Exact**: it runs the population env's own week (:func:`~jaxretail.envs.coupon.env.simulate_week`)
+on a one-customer slice of the scenario that keeps the customer's global id, and the population's
+randomness is a function of (scenario, week, global customer id) only. So under the same scenario and
+the same coupons, customer ``c`` has the same visits, purchases, reward and per-customer state as
+row ``c`` of the population env. The one difference is in the observation: features 6-8 of
+:data:`~jaxretail.envs.coupon.env.CONTEXT_FEATURES` fall back to a population mean while the customer
+has no purchase (resp. no redemption) yet; one customer has no population, so the view uses its own
+(zero) values there.
+
+Shapes: observation ``[9]`` float32, action ``[]`` int32 in ``[0, L)``, reward ``[]`` float32.
+Invalid levels follow :mod:`jaxretail.core.actions` (clip to ``[0, L - 1]`` + ``info["invalid_action"]``
+inside jit, ``ValueError`` outside).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxretail.core import spaces
+from jaxretail.core.actions import check_action
+from jaxretail.core.environment import Environment, EnvParams, EnvState, as_float32
+from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, CouponParams, CouponState, simulate_week
+
+
+@struct.dataclass
+class SingleCustomerState(EnvState):
+    """``t``: weeks of this episode so far; ``customer``: global id ``[]`` int32; ``inner``: the
+    population state of a one-customer population (``[1]`` per-customer fields)."""
+
+    customer: jax.Array
+    inner: CouponState
+
+
+@struct.dataclass
+class SingleCustomerParams(EnvParams):
+    population: CouponParams  # the whole scenario (U customers)
+    customers: jax.Array  # [M] int32 global ids reset draws from
+    horizon: int = struct.field(pytree_node=False, default=10)  # weeks per episode
+
+
+def customer_params(params: SingleCustomerParams, customer: jax.Array) -> CouponParams:
+    """Population params of the one-customer slice ``customer`` (a traced id is fine)."""
+    pop = params.population
+    sc = pop.scenario
+    take = lambda a: jax.lax.dynamic_slice_in_dim(a, customer, 1)  # noqa: E731
+    scenario = sc.replace(
+        beta_w_customer=take(sc.beta_w_customer),
+        visit_inertia=take(sc.visit_inertia),
+        redemption_rate=take(sc.redemption_rate),
+    )
+    return pop.replace(scenario=scenario, num_customers=1, block_size=64, first_customer=customer)
+
+
+class SingleCustomerCoupon(Environment[SingleCustomerState, SingleCustomerParams]):
+    """One customer's weeks as an episode (module docstring). Build with
+    :func:`make_single_customer_env` or ``SingleCustomerCoupon(SingleCustomerParams(...))``."""
+
+    def __init__(self, params: SingleCustomerParams):
+        if params.population.coupon_scope != "store":
+            raise ValueError(
+                "SingleCustomerCoupon needs coupon_scope='store' (one level per customer), got "
+                f"coupon_scope={params.population.coupon_scope!r}"
+            )
+        if int(params.horizon) != params.horizon or params.horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got horizon={params.horizon!r}")
+        self._params = params
+
+    @property
+    def default_params(self) -> SingleCustomerParams:
+        return self._params
+
+    def action_space(self, params: SingleCustomerParams) -> spaces.Discrete:
+        return spaces.Discrete(len(params.population.config.coupon_levels))
+
+    def observation_space(self, params: SingleCustomerParams) -> spaces.Box:
+        return spaces.Box(-jnp.inf, jnp.inf, (len(CONTEXT_FEATURES),), jnp.float32)
+
+    def reset_customer(self, customer: jax.Array, params: SingleCustomerParams):
+        """Start an episode of one given customer (global id)."""
+        customer = jnp.asarray(customer, jnp.int32)
+        local = customer_params(params, customer)
+        obs, inner = CouponEnv(local).reset_env(jax.random.key(0), local)
+        state = SingleCustomerState(t=jnp.asarray(0, jnp.int32), customer=customer, inner=as_float32(inner))
+        return obs[0].astype(jnp.float32), state
+
+    def reset_env(self, key: jax.Array, params: SingleCustomerParams):
+        pick = jax.random.randint(key, (), 0, params.customers.shape[0])
+        return self.reset_customer(params.customers[pick], params)
+
+    def step_env(self, key, state: SingleCustomerState, action, params: SingleCustomerParams):
+        del key  # the scenario fixes the randomness (common random numbers)
+        level, invalid = check_action(self.action_space(params), action)
+        out = simulate_week(
+            state.inner, level.astype(jnp.int32)[None], customer_params(params, state.customer)
+        )
+        state = SingleCustomerState(t=state.t + 1, customer=state.customer, inner=as_float32(out["state"]))
+        info = {k: v[0] for k, v in out["info"].items()}
+        info["invalid_action"] = invalid
+        truncated = state.t >= params.horizon
+        obs = out["obs"][0].astype(jnp.float32)
+        return obs, state, out["reward"][0].astype(jnp.float32), jnp.asarray(False), truncated, info
+
+
+def make_single_customer_env(
+    config=None,
+    *,
+    num_customers: int = 64,
+    horizon: int = 10,
+    seed: int = 0,
+    customers=None,
+    **param_kwargs,
+) -> SingleCustomerCoupon:
+    """A :class:`SingleCustomerCoupon` on a fresh scenario (``config``: a ``ScenarioConfig`` or a
+    name of :data:`~jaxretail.envs.coupon.configs.CONFIGS`, default ``"benchmark"``).
+
+    ``customers`` (default all ``num_customers``) are the ids reset draws from; other keyword
+    arguments go to :func:`~jaxretail.envs.coupon.env.make_params`.
+    """
+    from jaxretail.envs.coupon.configs import get_config
+    from jaxretail.envs.coupon.env import make_params
+    from jaxretail.envs.coupon.generator import sample_scenario
+
+    cfg = get_config("benchmark") if config is None else config
+    cfg = get_config(cfg) if isinstance(cfg, str) else cfg
+    scenario = sample_scenario(jax.random.key(seed), cfg, num_customers)
+    pop = make_params(scenario, cfg, **{"block_size": 64, **param_kwargs})
+    ids = (
+        jnp.arange(num_customers, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
+    )
+    if ids.ndim != 1 or ids.size == 0 or bool(jnp.any((ids < 0) | (ids >= num_customers))):
+        raise ValueError(
+            f"customers must be a non-empty list of ids in [0, {num_customers}), got {customers!r}"
+        )
+    return SingleCustomerCoupon(SingleCustomerParams(pop, ids, int(horizon)))
