@@ -187,6 +187,15 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+    def add_argument(self, *args, **kwargs):
+        # ArgumentDefaultsHelpFormatter only shows the default of a documented flag: give every flag
+        # a help text (the rule its type checks) so --help lists every default
+        if kwargs.get("help") is None and kwargs.get("action") not in ("help", "version"):
+            rule = getattr(kwargs.get("type"), "__name__", "")
+            name = str(kwargs.get("dest") or args[0]).lstrip("-").replace("-", " ").replace("_", " ")
+            kwargs["help"] = rule if rule.startswith(("an ", "a ")) else name
+        return super().add_argument(*args, **kwargs)
+
 
 def cli_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
     """A parser that shows every default in ``--help`` and reports errors in one line with exit 2."""

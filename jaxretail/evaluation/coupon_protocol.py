@@ -407,6 +407,11 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
         )
     progress = progress or (lambda msg: None)
     data = load_training_arrays(root, cfg.train_customers, cfg.seed)
+    if cfg.rl_customers > data["num_customers"]:
+        raise ValueError(
+            f"rl_customers must be <= the {data['num_customers']} training customers, "
+            f"got rl_customers={cfg.rl_customers}"
+        )
     restored = [col.load_state(root, collection, s) for s in range(cfg.eval_simulations)]
     if cfg.legacy_evaluation:
         starts = [

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.validation import check_int, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, make_params
 from jaxretail.envs.coupon.policies import random_coupon_policy
@@ -28,29 +29,50 @@ from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
-    ap.add_argument("--customers", type=int, default=1000, help="customers per simulation")
-    ap.add_argument("--simulations", type=int, default=5)
-    ap.add_argument("--train-weeks", type=int, default=50)
-    ap.add_argument("--eval-weeks", type=int, default=20)
+    ap.add_argument("--customers", type=int_at_least(1), default=1000, help="customers per simulation")
+    ap.add_argument("--simulations", type=int_at_least(2), default=5, help="at least 2 (standard errors)")
+    ap.add_argument("--train-weeks", type=int_at_least(1), default=50)
+    ap.add_argument("--eval-weeks", type=int_at_least(1), default=20)
     ap.add_argument("--base-prices", default="paper", choices=("paper", "draw"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--block-size", type=int, default=512)
+    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 1), default=0)
+    ap.add_argument("--block-size", type=int_at_least(1), default=512, help="customers per block")
     ap.add_argument("--out", default="results/coupon_sweep")
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace an output folder that holds a different run"
+    )
     return ap
 
 
-def run(args: argparse.Namespace) -> list[dict]:
-    for name in ("customers", "simulations", "train_weeks", "eval_weeks"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    cfg = get_config(args.config)
+def check_args(args: argparse.Namespace):
+    """Validate every flag before anything is computed; returns the scenario configuration."""
+    for name, low in (("customers", 1), ("simulations", 2), ("train_weeks", 1), ("eval_weeks", 1)):
+        check_int(f"--{name.replace('_', '-')}", getattr(args, name), low)
+    check_int("--block-size", args.block_size, 1)
+    return get_config(args.config)
+
+
+def run(args: argparse.Namespace, cfg=None) -> list[dict]:
+    """Run the sweep and write its outputs.
+
+    Raises:
+      OutputFolderError: ``--out`` holds a different run (without ``--overwrite``) or another live run
+        is writing it.
+    """
+    cfg = check_args(args) if cfg is None else cfg
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite")}
+    with claim_output(args.out, identity, overwrite=getattr(args, "overwrite", False)):
+        return _run(args, cfg)
+
+
+def _run(args: argparse.Namespace, cfg) -> list[dict]:
     levels = list(range(len(cfg.coupon_levels)))
     codes = [RANDOM, *levels]
     env = CouponEnv()
@@ -163,7 +185,8 @@ def plot_sweep(rows: list[dict], customers: int, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run(build_parser().parse_args(argv))
+    """Command-line entry point; a bad flag or a busy/foreign output folder exits 2 with one line."""
+    run_cli(build_parser(), argv, check_args, run, errors=(OutputFolderError,))
 
 
 if __name__ == "__main__":
