@@ -116,8 +116,8 @@ def ratio_label(row: dict) -> str:
 
 def format_table(rows: list[dict]) -> str:
     lines = [
-        "| case | unit | items/s | us/item | vs NumPy reference | compile s | steady s | XLA buffers MiB | bytes/item "
-        "| flops/item | bandwidth |",
+        "| case | unit | items/s | us/item | vs NumPy reference | compile s | steady s | XLA buffers MiB "
+        "| bytes/item | flops/item | bandwidth |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -120,9 +120,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     host, _, port = args.coordinator.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        ap.error(f"--coordinator must be host:port with a port in 1..65535, got --coordinator={args.coordinator}")
+        ap.error(f"--coordinator must be host:port, port 1..65535, got --coordinator={args.coordinator}")
     if args.process_id >= args.num_processes:
-        ap.error(f"--process-id must be < --num-processes={args.num_processes}, got --process-id={args.process_id}")
+        ap.error(
+            f"--process-id must be < --num-processes={args.num_processes}, got --process-id={args.process_id}"
+        )
     if args.local:
         common = ["--coordinator", args.coordinator, "--num-processes", str(args.local), "--cpu",
                   "--customers", str(args.customers), "--weeks", str(args.weeks)]  # fmt: skip

@@ -45,7 +45,9 @@ def test_readme_has_python_blocks_and_skips_state_a_reason():
     assert len(PYTHON_BLOCKS) >= 4
     for line in README.read_text().splitlines():
         if "readme-test" in line:
-            assert SKIP.search(line), f"a readme-test marker must read '<!-- readme-test: skip (reason) -->': {line}"
+            assert SKIP.search(line), (
+                f"a readme-test marker must read '<!-- readme-test: skip (reason) -->': {line}"
+            )
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[f"README.md:{b[0]}" for b in PYTHON_BLOCKS])

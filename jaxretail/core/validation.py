@@ -141,7 +141,9 @@ def check_number(
     if arr.dtype == object or arr.dtype.kind not in "iuf":
         raise ConfigError(f"{name} must be {rule}, got {field}={value!r}")
     if shape is not None and arr.shape != tuple(shape):
-        raise ConfigError(f"{name} must have shape {tuple(shape)}, got shape {arr.shape} ({field}={_show(value)})")
+        raise ConfigError(
+            f"{name} must have shape {tuple(shape)}, got shape {arr.shape} ({field}={_show(value)})"
+        )
     arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr)
     if low is not None:
@@ -241,8 +243,10 @@ def int_in_range(minimum: int | None, maximum: int | None) -> Callable[[str], in
             value = int(text)
         except ValueError:
             value = None
-        if value is None or (minimum is not None and value < minimum) or (
-            maximum is not None and value > maximum
+        if (
+            value is None
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
         ):
             raise argparse.ArgumentTypeError(f"must be {_int_rule(minimum, maximum)}, got {text!r}")
         return value
@@ -265,7 +269,9 @@ def finite_float(
         ok &= low is None or (value > low if low_open else value >= low)
         ok &= high is None or value <= high
         if not ok:
-            raise argparse.ArgumentTypeError(f"must be {_number_rule(low, high, low_open, False)}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be {_number_rule(low, high, low_open, False)}, got {text!r}"
+            )
         return value
 
     parse.__name__ = _number_rule(low, high, low_open, False)

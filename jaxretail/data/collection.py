@@ -26,8 +26,8 @@ from jaxretail.core.rollout import scan_steps
 from jaxretail.core.validation import check_choice, check_int
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon import get_config, sample_scenario
-from jaxretail.envs.coupon.env import CouponEnv, CouponParams, make_params
 from jaxretail.envs.coupon.configs import CONFIGS
+from jaxretail.envs.coupon.env import CouponEnv, CouponParams, make_params
 from jaxretail.utils.rundir import claim_output
 
 

@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--horizon", type=int_at_least(1), default=80, help="T decisions per episode")
     ap.add_argument("--exogenous", action="store_true", help="freeze hype and saturation")
     ap.add_argument("--policy-seed", type=SEED, default=0, help="seed of the random policy")
-    ap.add_argument("--ppo-updates", type=int_at_least(0), default=50, help="PPO training updates (0: no PPO)")
+    ap.add_argument(
+        "--ppo-updates", type=int_at_least(0), default=50, help="PPO training updates (0: no PPO)"
+    )
     ap.add_argument(
         "--ppo-envs", type=int_at_least(4), default=256, help="episodes per update, a multiple of 4"
     )

@@ -152,7 +152,8 @@ def _run(args, collection, protocol) -> dict:
     for r in all_rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
         static = r["policy"].startswith("coupon_")
-        p_random = format_p(r["p_revenue_gt_random"], "is random" if r["policy"] == "random" else "no variance")
+        is_random = r["policy"] == "random"
+        p_random = format_p(r["p_revenue_gt_random"], "is random" if is_random else "no variance")
         p_static = format_p(r["p_revenue_gt_best_static"], "a static coupon" if static else "no variance")
         lines.append(f"| {r['policy']} | {cells} | {p_random} | {p_static} |")
     lines += ["", "| policy | coupon to price-sensitive | coupon to price-insensitive |", "|---|---|---|"]

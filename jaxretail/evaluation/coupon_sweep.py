@@ -20,8 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
-from jaxretail.core.validation import check_int, cli_parser, int_at_least, int_in_range, run_cli
+from jaxretail.core.validation import ConfigError, check_int, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.coupon import get_config, sample_scenario
+from jaxretail.envs.coupon.env import _SUB_BLOCK as SUB_BLOCK
 from jaxretail.envs.coupon.env import CouponEnv, make_params
 from jaxretail.envs.coupon.policies import random_coupon_policy
 from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, mean_price_coefficient, summarize
@@ -55,7 +56,10 @@ def check_args(args: argparse.Namespace):
     """Validate every flag before anything is computed; returns the scenario configuration."""
     for name, low in (("customers", 1), ("simulations", 2), ("train_weeks", 1), ("eval_weeks", 1)):
         check_int(f"--{name.replace('_', '-')}", getattr(args, name), low)
-    check_int("--block-size", args.block_size, 1)
+    if args.block_size % SUB_BLOCK:
+        raise ConfigError(
+            f"--block-size must be a positive multiple of {SUB_BLOCK}, got --block-size={args.block_size}"
+        )
     return get_config(args.config)
 
 

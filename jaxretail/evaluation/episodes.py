@@ -11,8 +11,8 @@ import numpy as np
 
 from jaxretail.core.environment import Environment
 from jaxretail.core.rollout import Policy, rollout
+from jaxretail.core.validation import ConfigError, check_int
 from jaxretail.evaluation.stats import MeanSE, mean_se
-
 
 MAX_SEED = 2**32 - 1
 
@@ -64,9 +64,13 @@ def evaluate_policy(
     same seeds face the same instances and, for common-random-number environments, the same
     customers.
     """
-    num_steps = int(num_steps if num_steps is not None else params.horizon)
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got num_steps={num_steps}")
+    num_steps = check_int("num_steps", num_steps if num_steps is not None else params.horizon, 1)
+    check_int("policy_batch_size", policy_batch_size, 1, allow_none=True)
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("seeds must hold at least one episode seed, got seeds=[]")
+    for s in seeds:
+        check_int("seed", s, 0, MAX_SEED)
     policy_key = jax.random.key(0) if policy_key is None else policy_key
 
     @jax.jit

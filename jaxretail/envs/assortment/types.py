@@ -89,6 +89,7 @@ _COEFFICIENTS = (
 # Largest magnitude any state value or utility may reach over the horizon (float32 max is 3.4e38;
 # the margin keeps sums, differences and the /10 of package observations finite).
 VALUE_LIMIT = 1e30
+NO_SALE = 110.0  # exp(-110) is 0 in float32: an item with utility below -NO_SALE is never chosen
 
 
 def max_hype_growth(lag_effects, horizon: int) -> float:
@@ -132,34 +133,42 @@ def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
             f"hype_lag_effects must keep every hype multiplier 1 + sum(alpha) > 0 (the negative effects "
             f"sum to >= -1 here), got hype_lag_effects={lag_np.tolist()}"
         )
+    weights = [coef[k] for k in ("price_weight", "hype_weight", "saturation_weight")]
+    if any(is_traced(w) for w in weights) or is_traced(fw) or is_traced(coef["saturation_growth"]):
+        return
     value = max(abs(float(np.max(coef["draw_low"]))), abs(float(np.max(coef["draw_high"]))), 1.0)
-    hype_max = value * max_hype_growth(lag_np, t)
+    pw, hw, sw = (np.asarray(w, np.float64) for w in weights)
+    base = float(np.max(np.abs(pw))) * value + float(np.sum(np.abs(np.asarray(fw, np.float64)))) * value
+    growth = float(np.max(coef["saturation_growth"]))
+    hype_max = value * max_hype_growth(lag_np, t)  # the worst case: every useful purchase happens
+    saturation_max = value * (math.exp(min(t * math.log(growth), 709.0)) if growth > 1 else 1.0)
+    # With a negative weight the growth limits itself: an item whose utility is below -NO_SALE has
+    # probability exactly 0 in float32 (exp underflows) and is never bought again, and without a
+    # purchase its hype and saturation stop growing (hype after the last lag effects have passed).
+    if np.max(hw) < 0:
+        rest = base + max(float(np.max(sw)), 0.0) * saturation_max
+        cap = max_hype_growth(lag_np, HISTORY_LENGTH + 1) * (rest + NO_SALE) / abs(float(np.max(hw)))
+        hype_max = min(hype_max, max(value, cap))
+    if np.max(sw) < 0:
+        rest = base + max(float(np.max(hw)), 0.0) * hype_max
+        saturation_max = min(saturation_max, max(value, growth * (rest + NO_SALE) / abs(float(np.max(sw)))))
     if not hype_max <= VALUE_LIMIT:
         raise ConfigError(
             f"hype_lag_effects={lag_np.tolist()} let hype grow from {value:g} to {hype_max:.3g} within "
             f"horizon={t} (the limit is {VALUE_LIMIT:g}, past which float32 overflows); shorten the horizon "
             "or reduce the positive lag effects"
         )
-    growth = float(np.max(coef["saturation_growth"]))
-    saturation_max = value * (math.exp(min(t * math.log(growth), 709.0)) if growth > 1 else 1.0)
     if not saturation_max <= VALUE_LIMIT:
         raise ConfigError(
             f"saturation_growth={growth:g} lets saturation grow to {saturation_max:.3g} within horizon={t} "
             f"(the limit is {VALUE_LIMIT:g}); shorten the horizon or lower saturation_growth"
         )
-    weights = [coef[k] for k in ("price_weight", "hype_weight", "saturation_weight")]
-    if any(is_traced(w) for w in weights) or is_traced(fw):
-        return
-    utility = (
-        float(np.max(np.abs(weights[0]))) * value
-        + float(np.max(np.abs(weights[1]))) * hype_max
-        + float(np.max(np.abs(weights[2]))) * saturation_max
-        + float(np.sum(np.abs(np.asarray(fw)))) * value
-    )
+    utility = base + float(np.max(np.abs(hw))) * hype_max + float(np.max(np.abs(sw))) * saturation_max
     if not utility <= VALUE_LIMIT:
         raise ConfigError(
             f"the utility weights (price_weight, hype_weight, saturation_weight, feature_weights) let "
-            f"|utility| reach {utility:.3g} within horizon={t} (the limit is {VALUE_LIMIT:g}); use smaller weights"
+            f"|utility| reach {utility:.3g} within horizon={t} (the limit is {VALUE_LIMIT:g}); "
+            "use smaller weights"
         )
 
 
@@ -205,11 +214,11 @@ def make_params(
     check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True)
     check_number("draw_low", coef["draw_low"], low=0.0)
     check_number("draw_high", coef["draw_high"], low=0.0)
-    if not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"]):
-        if not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
-            raise ConfigError(
-                f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
-            )
+    concrete = not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"])
+    if concrete and not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
+        raise ConfigError(
+            f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
+        )
     fw = coef.pop("feature_weights")
     fw = 0.3 + 0.2 * jnp.arange(d, dtype=float) if fw is None else fw
     check_number("feature_weights", fw, shape=None if is_traced(fw) else (d,))
