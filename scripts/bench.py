@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     from common import DeviceUnavailableError, memory_bandwidth, peak_memory_bytes, select_device
     from suite import CASES, SCALES, run_case
 
+    import jaxretail
+    from jaxretail.evaluation.tables import git_commit
     from jaxretail.utils.atomic import atomic_write_text
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
         "device_kind": device.device_kind,
         "platform": device.platform,
         "device_count": len(jax.devices(device.platform)),
+        "jaxretail": jaxretail.__version__,
+        "git_commit": git_commit(),
         "jax": jax.__version__,
         "python": platform.python_version(),
         "host": platform.node(),

@@ -686,6 +686,31 @@ refuse(
 )
 
 
+_SMALL_BENCHMARK = ["--customers", "128", "--customers-per-simulation", "64", "--eval-simulations", "2"]
+_SMALL_BENCHMARK += ["--rl-customers", "32"]
+
+
+def _benchmark_seed0_folder():
+    parser = coupon_benchmark.build_parser()
+    args = parser.parse_args(
+        ["--customers", "128", "--customers-per-simulation", "64", "--eval-simulations", "2"]
+    )
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite")}
+    return _folder(identity, files=["dataset/_manifest.json"])
+
+
+PLACEHOLDERS["{seed0}"] = _benchmark_seed0_folder
+refuse(
+    "coupon_benchmark --seed 1 into a folder holding a seed-0 run",
+    _cli(
+        coupon_benchmark.main,
+        [*_SMALL_BENCHMARK, "--seed", "1", "--out", "{seed0}"],
+    ),
+    "seed",
+    CliExitError,
+)
+
+
 # ------------------------------------------------------------------------------- result files
 def _written_mode():
     from jaxretail.utils.atomic import atomic_write_text
@@ -758,6 +783,26 @@ def _check_styles(out):
 handled("PPO training plot: reference lines differ in colour and style", _reference_styles, _check_styles)
 
 
+def _heartbeat_output():
+    import contextlib
+    import io
+    import time
+
+    from jaxretail.utils.progress import heartbeat
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), heartbeat("compiling the expert rollout", interval=0.01):
+        time.sleep(0.1)
+    return err.getvalue()
+
+
+handled(
+    "progress: a long compile shows a live elapsed counter",
+    _heartbeat_output,
+    lambda text: assert_equal("compiling the expert rollout" in text and "elapsed" in text, True),
+)
+
+
 # ------------------------------------------------------------------------------- the suite itself
 def _ids(cases):
     return [c.id for c in cases]
@@ -795,3 +840,25 @@ def test_case_counts():
     owned = sum(c.owner is not None for c in CASES)
     print(f"\nbad-input suite: {len(CASES)} inputs, {refused} refused cleanly, {handled_} handled as "
           f"documented, {owned} of them owned by other areas")  # fmt: skip
+
+
+def _parsers():
+    return {
+        "evaluate_assortment": assortment_report.build_parser(),
+        "coupon_benchmark": coupon_benchmark.build_parser(),
+        "coupon_sweep": coupon_sweep.build_parser(),
+        "multihost_example": _script_main("multihost_example").__globals__["build_parser"](),
+        "bench": _script_main("bench").__globals__["build_parser"](),
+    }
+
+
+@pytest.mark.parametrize("name", list(_parsers()))
+def test_every_cli_help_shows_every_default(name):
+    parser = _parsers()[name]
+    help_text = "".join(parser.format_help().split())  # wrapping may split a long default
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and "".join(f"(default: {action.default})".split()) in help_text, (
+            f"{name}: {action.option_strings}"
+        )
