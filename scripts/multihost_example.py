@@ -99,16 +99,32 @@ def reference(customers: int, weeks: int) -> float:
     return revenue
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from jaxretail.core.validation import cli_parser, int_at_least
+
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--coordinator", default="localhost:12355", help="host:port of process 0")
-    ap.add_argument("--num-processes", type=int, default=1)
-    ap.add_argument("--process-id", type=int, default=0)
-    ap.add_argument("--customers", type=int, default=1024)
-    ap.add_argument("--weeks", type=int, default=3)
+    ap.add_argument("--num-processes", type=int_at_least(1), default=1)
+    ap.add_argument("--process-id", type=int_at_least(0), default=0, help="0 .. --num-processes - 1")
+    ap.add_argument("--customers", type=int_at_least(1), default=1024)
+    ap.add_argument("--weeks", type=int_at_least(1), default=3)
     ap.add_argument("--cpu", action="store_true", help="use CPU devices with gloo collectives")
-    ap.add_argument("--local", type=int, default=0, help="spawn this many CPU processes on this machine")
+    ap.add_argument(
+        "--local", type=int_at_least(0), default=0, help="spawn this many CPU processes here (0: none)"
+    )
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        ap.error(f"--coordinator must be host:port, port 1..65535, got --coordinator={args.coordinator}")
+    if args.process_id >= args.num_processes:
+        ap.error(
+            f"--process-id must be < --num-processes={args.num_processes}, got --process-id={args.process_id}"
+        )
     if args.local:
         common = ["--coordinator", args.coordinator, "--num-processes", str(args.local), "--cpu",
                   "--customers", str(args.customers), "--weeks", str(args.weeks)]  # fmt: skip

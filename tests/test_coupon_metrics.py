@@ -66,5 +66,6 @@ def test_coupon_sweep_command(tmp_path):
     offered = [float(r["offered_discount"]) for r in static]
     np.testing.assert_allclose(offered, 0.05 * np.arange(11), atol=1e-6)
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(ValueError, match="--customers"):
+    with pytest.raises(SystemExit) as exit_info:  # one line on stderr, exit status 2
         main(["--customers", "0", "--out", str(out)])
+    assert exit_info.value.code == 2

@@ -28,6 +28,7 @@ from jaxretail.agents.networks import QNetwork
 from jaxretail.agents.ppo import check_positive_ints, check_ranges
 from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
+from jaxretail.core.validation import ConfigError, check_bool, check_choice, check_int, check_sizes
 from jaxretail.core.vector import VectorEnv
 
 LOSSES = ("huber", "mse")
@@ -87,18 +88,13 @@ class DQNConfig:
             ),
             "DQNConfig",
         )
-        if int(self.learning_starts) != self.learning_starts or self.learning_starts < 0:
-            raise ValueError(
-                f"DQNConfig.learning_starts must be an integer >= 0, got {self.learning_starts!r}"
-            )
-        if int(self.recurrent_units) != self.recurrent_units or self.recurrent_units < 0:
-            raise ValueError(
-                f"DQNConfig.recurrent_units must be an integer >= 0, got {self.recurrent_units!r}"
-            )
-        if not all(isinstance(w, int) and w >= 1 for w in self.hidden):
-            raise ValueError(f"DQNConfig.hidden must be positive layer widths, got hidden={self.hidden!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"DQNConfig.loss must be one of {LOSSES}, got loss={self.loss!r}")
+        check_int("learning_starts", self.learning_starts, 0, owner="DQNConfig")
+        check_int("recurrent_units", self.recurrent_units, 0, owner="DQNConfig")
+        check_sizes("hidden", self.hidden, owner="DQNConfig")
+        check_choice("loss", self.loss, LOSSES, owner="DQNConfig")
+        check_bool("double_dqn", self.double_dqn, owner="DQNConfig")
+        if not isinstance(self.hyper, DQNHyper):
+            raise ConfigError(f"DQNConfig.hyper must be a DQNHyper, got hyper={self.hyper!r}")
         check_ranges(self.hyper, _HYPER_RULES, "DQNHyper")
 
 

@@ -35,6 +35,14 @@ from jaxretail.agents import normalization as norm
 from jaxretail.agents.networks import CategoricalActor, Critic, GaussianActor, ItemScoreActor
 from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
+from jaxretail.core.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_sizes,
+)
 from jaxretail.core.vector import VectorEnv
 
 ACTORS = ("auto", "categorical", "gaussian", "item_scores")
@@ -69,29 +77,21 @@ _HYPER_RULES = {
 
 
 def check_ranges(values: Any, rules: dict, owner: str) -> None:
-    """Raise ``ValueError`` naming the field, value and allowed range for any concrete value out of
-    range. ``rules[name] = (low, high, low_inclusive)``; ``high`` is inclusive, ``None`` unbounded."""
+    """Raise :class:`~jaxretail.core.validation.ConfigError` naming the field, value and allowed range
+    for any concrete value that is not a finite number in range (strings and bools are refused too).
+    ``rules[name] = (low, high, low_inclusive)``; ``high`` is inclusive, ``None`` unbounded."""
     for name, (low, high, inclusive) in rules.items():
-        value = getattr(values, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        arr = np.asarray(value, dtype=float)
-        bad = ~np.isfinite(arr) | ((arr < low) if inclusive else (arr <= low))
-        if high is not None:
-            bad |= arr > high
-        if np.any(bad):
-            lo = f"{'>=' if inclusive else '>'} {low}"
-            allowed = lo if high is None else f"{lo} and <= {high}"
-            raise ValueError(f"{owner}.{name} must be {allowed}, got {name}={value!r}")
+        check_number(name, getattr(values, name), low=low, high=high, low_open=not inclusive, owner=owner)
 
 
 def check_positive_ints(values: Any, names: Sequence[str], owner: str) -> None:
     for name in names:
-        value = getattr(values, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{owner}.{name} must be a positive integer, got {name}={value!r}")
+        check_int(name, getattr(values, name), 1, owner=owner, allow_none=True)
+
+
+def check_bools(values: Any, names: Sequence[str], owner: str) -> None:
+    for name in names:
+        check_bool(name, getattr(values, name), owner=owner)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,16 +121,18 @@ class PPOConfig:
         )
         check_positive_ints(self, ("batch_streams",), "PPOConfig")
         for name in ("actor_hidden", "critic_hidden"):
-            sizes = getattr(self, name)
-            if not all(isinstance(w, int) and w >= 1 for w in sizes):
-                raise ValueError(f"PPOConfig.{name} must be positive layer widths, got {name}={sizes!r}")
-        if self.actor not in ACTORS:
-            raise ValueError(f"PPOConfig.actor must be one of {ACTORS}, got actor={self.actor!r}")
-        if not self.kl_cutoff_factor > 0 or not self.kl_cutoff_coef >= 0:
-            raise ValueError(
-                "PPOConfig.kl_cutoff_factor must be > 0 and kl_cutoff_coef >= 0, got "
-                f"{self.kl_cutoff_factor!r}, {self.kl_cutoff_coef!r}"
-            )
+            check_sizes(name, getattr(self, name), owner="PPOConfig")
+        check_choice("actor", self.actor, ACTORS, owner="PPOConfig")
+        check_number("kl_cutoff_factor", self.kl_cutoff_factor, low=0.0, low_open=True, owner="PPOConfig")
+        check_number("kl_cutoff_coef", self.kl_cutoff_coef, low=0.0, owner="PPOConfig")
+        check_bools(
+            self,
+            ("clip_surrogate", "adaptive_kl", "normalize_observations", "normalize_rewards",
+             "normalize_advantages"),
+            "PPOConfig",
+        )  # fmt: skip
+        if not isinstance(self.hyper, PPOHyper):
+            raise ConfigError(f"PPOConfig.hyper must be a PPOHyper, got hyper={self.hyper!r}")
         check_ranges(self.hyper, _HYPER_RULES, "PPOHyper")
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxretail.core.environment import Environment
+from jaxretail.core.validation import check_int
 
 
 class Policy(Protocol):
@@ -104,7 +105,12 @@ def rollout(
 
     Returns:
       ``(final_obs [B, ...], final_state, records)``, each leaf of ``records`` shaped ``[T, B, ...]``.
+
+    Raises:
+      ConfigError: ``num_steps`` is not an integer >= 1, or ``policy_batch_size`` not one >= 1.
     """
+    num_steps = check_int("num_steps", num_steps, 1)
+    check_int("policy_batch_size", policy_batch_size, 1, allow_none=True)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)
     streams = jax.vmap(episode_stream, in_axes=(None, 0))(key, reset_keys)
     step_fn = env.step if auto_reset else env.step_env
@@ -165,7 +171,11 @@ def scan_steps(
 
     Returns:
       ``(obs, state, records)``, leaves of ``records`` shaped ``[T, ...]``.
+
+    Raises:
+      ConfigError: ``num_steps`` is not an integer >= 1.
     """
+    num_steps = check_int("num_steps", num_steps, 1)
 
     def body(carry, t):
         obs, state, ended = carry

@@ -9,6 +9,7 @@ simulation exactly where collection stopped.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,10 +23,13 @@ from tqdm import tqdm
 
 import jaxretail
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.validation import check_choice, check_int
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon import get_config, sample_scenario
+from jaxretail.envs.coupon.configs import CONFIGS
 from jaxretail.envs.coupon.env import CouponEnv, CouponParams, make_params
 from jaxretail.envs.coupon.modes import MODES, mode_settings
+from jaxretail.utils.rundir import claim_output
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,13 @@ class CollectionConfig:
     mode: str = "clean"  # "clean" | "paper" (jaxretail.envs.coupon.modes); paper forces paper base prices
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got mode={self.mode!r}")
+        for name in ("num_simulations", "customers_per_simulation", "num_weeks", "block_size"):
+            check_int(name, getattr(self, name), 1, owner="CollectionConfig")
+        check_int("seed", self.seed, 0, 2**31 - 2, owner="CollectionConfig")
+        check_choice("scenario", self.scenario, tuple(CONFIGS), owner="CollectionConfig")
+        check_choice("base_prices", self.base_prices, ("paper", "draw"), owner="CollectionConfig")
+        check_choice("mode", self.mode, MODES, owner="CollectionConfig")
         mode_settings(self.mode, None if self.mode == "paper" else self.base_prices)
-        for name in ("num_simulations", "customers_per_simulation", "num_weeks"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
 
 
 def simulation_params(cfg: CollectionConfig, simulation: int) -> CouponParams:
@@ -127,18 +131,46 @@ def metadata(cfg: CollectionConfig) -> dict:
     }
 
 
+def identity(cfg: CollectionConfig) -> dict:
+    """What determines a dataset's data: the collection config and the behaviour policy."""
+    return {"collection": dict(cfg.__dict__), "behaviour": "uniform"}
+
+
+def _stored_identity(out: Path) -> dict | None:
+    """The identity recorded by a dataset written before ``_run.json`` existed (manifest or a part)."""
+    if (out / ds.MANIFEST).exists():
+        meta = ds.read_manifest(out)["metadata"]
+    else:
+        parts = sorted(out.glob("part-*.parquet"))
+        if not parts:
+            return None
+        raw = ds.pq.read_schema(parts[0]).metadata or {}
+        meta = json.loads(raw.get(b"jaxretail", b"null"))
+        if meta is None:
+            return None
+    return {"collection": meta["collection"], "behaviour": meta.get("behaviour")}
+
+
 def collect(
     out: str | Path, cfg: CollectionConfig, *, overwrite: bool = False, progress: bool = True
 ) -> dict:
     """Collect every simulation into ``out`` (resuming an interrupted run); returns the manifest.
 
     Simulations whose Parquet part and saved state both exist are kept; anything half-written for a
-    simulation is redone. ``overwrite=True`` deletes ``out`` first and restarts from scratch.
+    simulation (an orbax temporary folder included) is redone. A folder holding a dataset of another
+    config is refused (its manifest is never rewritten to claim new settings) unless
+    ``overwrite=True``, which deletes it first and restarts from scratch; a folder another live
+    collection is writing is refused too (:mod:`jaxretail.utils.rundir`).
+
+    Raises:
+      OutputFolderError: ``out`` holds a different dataset or another live run is writing it.
     """
-    out = Path(out)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    hint = "pass overwrite=True (--overwrite) to collect it again, or choose another folder"
+    with claim_output(out, identity(cfg), overwrite=overwrite, existing=_stored_identity, hint=hint):
+        return _collect(Path(out), cfg, progress)
+
+
+def _collect(out: Path, cfg: CollectionConfig, progress: bool) -> dict:
     meta = metadata(cfg)
     env = CouponEnv()
 
@@ -158,6 +190,8 @@ def collect(
         _, final_state, rec = run(params, jax.random.fold_in(jax.random.key(cfg.seed + 1), sim))
         if state_dir.exists():
             shutil.rmtree(state_dir)
+        for tmp in out.glob(f"{state_dir.name}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(tmp, ignore_errors=True)
         with ocp.StandardCheckpointer() as ckpt:
             ckpt.save(state_dir.absolute(), final_state)
         table = ds.columns_to_table(_flatten(rec, sim))

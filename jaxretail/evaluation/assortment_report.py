@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxretail.agents import ppo
 from jaxretail.agents.training import run as run_trainer
+from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.assortment import (
     DynamicAssortment,
     expert_policy,
@@ -34,37 +35,53 @@ from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_cur
 from jaxretail.evaluation.stats import mean_se
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.progress import heartbeat
+from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 POLICIES = ("expert", "greedy", "random", "ppo")
+SEED = int_in_range(0, 2**32 - 1)  # jax.random.key takes a uint32 seed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="results/assortment", help="output folder")
-    ap.add_argument("--train-seeds", default="1-100", help="episode seeds, e.g. '1-100'")
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace an output folder that holds a different run"
+    )
+    ap.add_argument("--train-seeds", default="1-100", help="episode seeds, e.g. '1-100' or '1,5,7-9'")
     ap.add_argument("--test-seeds", default="2001-2100", help="episode seeds, e.g. '2001-2100'")
     ap.add_argument("--obs-mode", default="paper", choices=("paper", "package"))
-    ap.add_argument("--num-items", type=int, default=20)
-    ap.add_argument("--num-features", type=int, default=2)
-    ap.add_argument("--assortment-size", type=int, default=4)
-    ap.add_argument("--horizon", type=int, default=80)
+    ap.add_argument("--num-items", type=int_at_least(1), default=20, help="N")
+    ap.add_argument("--num-features", type=int_at_least(0), default=2, help="d")
+    ap.add_argument("--assortment-size", type=int_at_least(1), default=4, help="K <= N")
+    ap.add_argument("--horizon", type=int_at_least(1), default=80, help="T decisions per episode")
     ap.add_argument("--exogenous", action="store_true", help="freeze hype and saturation")
-    ap.add_argument("--policy-seed", type=int, default=0, help="seed of the random policy")
-    ap.add_argument("--ppo-updates", type=int, default=50, help="PPO training updates (0: no PPO)")
-    ap.add_argument("--ppo-envs", type=int, default=256, help="episodes simulated in parallel per update")
-    ap.add_argument("--ppo-seed", type=int, default=0)
+    ap.add_argument("--policy-seed", type=SEED, default=0, help="seed of the random policy")
+    ap.add_argument(
+        "--ppo-updates", type=int_at_least(0), default=50, help="PPO training updates (0: no PPO)"
+    )
+    ap.add_argument(
+        "--ppo-envs", type=int_at_least(4), default=256, help="episodes per update, a multiple of 4"
+    )
+    ap.add_argument("--ppo-seed", type=SEED, default=0)
     ap.add_argument(
         "--expert-batch",
-        type=int,
+        type=int_at_least(1),
         default=1000,
         help="episodes per chunk of the brute-force expert (bounds memory)",
     )
     return ap
 
 
-def run(args: argparse.Namespace) -> list[dict]:
-    """Evaluate every policy on every split; write the table and the plot; return the rows."""
-    splits = {"train": parse_seed_range(args.train_seeds), "test": parse_seed_range(args.test_seeds)}
+def check_args(args: argparse.Namespace) -> dict:
+    """Build and validate everything the run needs (environment, seeds, PPO config); no compute."""
+    splits = {}
+    for split in ("train", "test"):
+        text = getattr(args, f"{split}_seeds")
+        try:
+            splits[split] = parse_seed_range(text)
+        except ValueError as err:
+            raise ConfigError(f"--{split}-seeds={text!r} is not a seed range: {err}") from None
     env = DynamicAssortment(
         num_items=args.num_items,
         num_features=args.num_features,
@@ -73,9 +90,35 @@ def run(args: argparse.Namespace) -> list[dict]:
         obs_mode=args.obs_mode,
         exogenous=args.exogenous,
     )
+    if args.ppo_envs % 4:
+        raise ConfigError(f"--ppo-envs must be a positive multiple of 4, got --ppo-envs={args.ppo_envs}")
+    config = ppo_config(num_updates=args.ppo_updates, num_steps=args.horizon) if args.ppo_updates else None
+    expert = expert_policy(env.default_params)  # refuses a C(N, K) table that would not fit in memory
+    return {"splits": splits, "env": env, "ppo_config": config, "expert": expert}
+
+
+def run_identity(args: argparse.Namespace) -> dict:
+    """What determines the output folder's data: every flag but the folder itself."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite")}
+
+
+def run(args: argparse.Namespace, built: dict | None = None) -> list[dict]:
+    """Evaluate every policy on every split; write the table and the plot; return the rows.
+
+    Raises:
+      OutputFolderError: ``--out`` holds a different run (without ``--overwrite``) or is being written
+        by another live run.
+    """
+    built = check_args(args) if built is None else built
+    with claim_output(args.out, run_identity(args), overwrite=args.overwrite):
+        return _run(args, built)
+
+
+def _run(args: argparse.Namespace, built: dict) -> list[dict]:
+    splits, env = built["splits"], built["env"]
     params = env.default_params
     policies = {
-        "expert": (expert_policy(params), args.expert_batch),
+        "expert": (built["expert"], args.expert_batch),
         "greedy": (greedy_policy, None),
         "random": (random_policy, None),
     }
@@ -94,19 +137,20 @@ def run(args: argparse.Namespace) -> list[dict]:
             f"{params.obs_mode}-{'exo' if params.exogenous else 'endo'}-updates{args.ppo_updates}-"
             f"envs{args.ppo_envs}-seed{args.ppo_seed}"
         )  # a checkpoint is only resumed by the same training run
-        training = train_ppo(env, params, args, out / "ppo_checkpoints" / tag)
+        training = train_ppo(env, params, args, out / "ppo_checkpoints" / tag, built["ppo_config"])
         policies["ppo"] = (ppo_policy(training["config"], training["agent"]), None)
     all_seeds = [s for seeds in splits.values() for s in seeds]
     for name, (policy, batch) in policies.items():
         start = time.perf_counter()  # one compiled rollout per policy covers every split
-        rewards_all = evaluate_policy(
-            env,
-            policy,
-            params,
-            all_seeds,
-            policy_batch_size=batch,
-            policy_key=jax.random.key(args.policy_seed),
-        )
+        with heartbeat(f"  {name}: compiling and simulating {len(all_seeds)} episodes"):
+            rewards_all = evaluate_policy(
+                env,
+                policy,
+                params,
+                all_seeds,
+                policy_batch_size=batch,
+                policy_key=jax.random.key(args.policy_seed),
+            )
         seconds = time.perf_counter() - start
         offset = 0
         for split, seeds in splits.items():
@@ -141,11 +185,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def train_ppo(env, params, args, checkpoint_dir: Path) -> dict:
+def train_ppo(env, params, args, checkpoint_dir: Path, config) -> dict:
     """Online PPO over ``--ppo-envs`` parallel episodes, checkpointed every 10 updates."""
-    if args.ppo_envs < 4 or args.ppo_envs % 4:
-        raise ValueError(f"--ppo-envs must be a positive multiple of 4, got --ppo-envs={args.ppo_envs}")
-    config = ppo_config(num_updates=args.ppo_updates, num_steps=params.horizon)
     trainer = ppo.make_trainer(config, score_vector_env(env, params, args.ppo_envs))
     start = time.perf_counter()
     res = run_trainer(trainer, jax.random.key(args.ppo_seed), checkpoint_dir=checkpoint_dir, chunk_updates=10)
@@ -175,8 +216,8 @@ def write_outputs(out: Path, rows: list[dict], curves: dict, args: argparse.Name
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    run(args)
+    """Command-line entry point; a bad flag or a busy/foreign output folder exits 2 with one line."""
+    run_cli(build_parser(), argv, check_args, run, errors=(OutputFolderError,))
 
 
 if __name__ == "__main__":

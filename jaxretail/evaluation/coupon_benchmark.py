@@ -18,43 +18,57 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.data import collection as col
 from jaxretail.envs.coupon.modes import MODES, mode_settings
-from jaxretail.evaluation.coupon_sweep import PER_SIMULATION, auto_block_size
 from jaxretail.evaluation.coupon_metrics import METRICS
 from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluate_all
+from jaxretail.evaluation.coupon_sweep import PER_SIMULATION, auto_block_size
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.rundir import OutputFolderError, claim_output
+
+POSITIVE = int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument(
         "--mode",
         default="clean",
         choices=MODES,
         help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
     )
-    ap.add_argument("--customers", type=int, default=100_000, help="customers logged in all")
-    ap.add_argument("--customers-per-simulation", type=int, default=1000)
-    ap.add_argument("--train-weeks", type=int, default=50)
-    ap.add_argument("--eval-weeks", type=int, default=20)
-    ap.add_argument("--eval-simulations", type=int, default=5)
-    ap.add_argument("--training-runs", type=int, default=10)
-    ap.add_argument("--nb-epochs", type=int, default=100)
-    ap.add_argument("--ppo-updates", type=int, default=100, help="offline PPO updates per training run")
-    ap.add_argument("--dqn-updates", type=int, default=200, help="offline DQN gradient steps per run")
-    ap.add_argument("--rl-customers", type=int, default=2000, help="customers per PPO / DQN update")
+    ap.add_argument("--customers", type=POSITIVE, default=100_000, help="customers logged in all")
+    ap.add_argument(
+        "--customers-per-simulation", type=POSITIVE, default=1000, help="must divide --customers"
+    )
+    ap.add_argument("--train-weeks", type=POSITIVE, default=50)
+    ap.add_argument("--eval-weeks", type=POSITIVE, default=20)
+    ap.add_argument("--eval-simulations", type=POSITIVE, default=5, help="<= the number of simulations")
+    ap.add_argument("--training-runs", type=POSITIVE, default=10)
+    ap.add_argument("--nb-epochs", type=POSITIVE, default=100)
+    ap.add_argument("--ppo-updates", type=POSITIVE, default=100, help="offline PPO updates per training run")
+    ap.add_argument("--dqn-updates", type=POSITIVE, default=200, help="offline DQN gradient steps per run")
+    ap.add_argument(
+        "--rl-customers", type=POSITIVE, default=2000, help="customers per PPO / DQN update (<= --customers)"
+    )
     ap.add_argument(
         "--rl-discount-as-coded",
         action="store_true",
         help="train PPO and DQN on immediate rewards, as the original effectively does (coupon.md 3.3)",
     )
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
     ap.add_argument("--out", default="results/coupon_benchmark")
-    ap.add_argument("--fresh", action="store_true", help="delete a previous dataset and collect again")
+    ap.add_argument(
+        "--overwrite",
+        "--fresh",
+        dest="overwrite",
+        action="store_true",
+        help="delete an output folder (dataset included) that holds a different run, and start again",
+    )
     ap.add_argument(
         "--legacy-evaluation",
         action="store_true",
@@ -63,14 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run(args) -> dict:
-    per_sim = min(args.customers_per_simulation, args.customers)
-    if per_sim < 1 or args.customers % per_sim:
-        raise ValueError(
-            f"--customers={args.customers} must be a positive multiple of "
+def check_args(args) -> tuple:
+    """The collection and protocol configs of a run, validated before anything is computed; no flag
+    is clipped: a value the data cannot honour is refused."""
+    per_sim = args.customers_per_simulation
+    if per_sim > args.customers or args.customers % per_sim:
+        raise ConfigError(
+            f"--customers-per-simulation must divide --customers={args.customers}, got "
             f"--customers-per-simulation={per_sim}"
         )
     mode = mode_settings(args.mode)
+    simulations = args.customers // per_sim
+    if args.eval_simulations > simulations:
+        raise ConfigError(
+            f"--eval-simulations must be <= the {simulations} simulations collected "
+            f"(--customers / --customers-per-simulation), got --eval-simulations={args.eval_simulations}"
+        )
+    if args.rl_customers > args.customers:
+        raise ConfigError(
+            f"--rl-customers must be <= the {args.customers} logged customers (--customers), got "
+            f"--rl-customers={args.rl_customers}"
+        )
     collection = col.CollectionConfig(
         scenario=args.config,
         num_simulations=args.customers // per_sim,
@@ -81,7 +108,7 @@ def run(args) -> dict:
         mode=args.mode,
     )
     protocol = ProtocolConfig(
-        eval_simulations=min(args.eval_simulations, collection.num_simulations),
+        eval_simulations=args.eval_simulations,
         eval_weeks=args.eval_weeks,
         training_runs=args.training_runs,
         nb_epochs=args.nb_epochs,
@@ -92,10 +119,27 @@ def run(args) -> dict:
         legacy_evaluation=args.legacy_evaluation or mode.legacy_evaluation,
         seed=args.seed,
     )
+    return collection, protocol
+
+
+def run(args, built: tuple | None = None) -> dict:
+    """Collect (or reuse) the dataset, train and evaluate every agent, write the results.
+
+    Raises:
+      OutputFolderError: ``--out`` holds a different run (without ``--overwrite``) or another live run
+        is writing it.
+    """
+    collection, protocol = check_args(args) if built is None else built
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite")}
+    with claim_output(args.out, identity, overwrite=args.overwrite):
+        return _run(args, collection, protocol)
+
+
+def _run(args, collection, protocol) -> dict:
     out = Path(args.out)
     timings = {}
     start = time.perf_counter()
-    col.collect(out / "dataset", collection, overwrite=args.fresh)
+    col.collect(out / "dataset", collection, overwrite=args.overwrite)
     timings["collection_s"] = time.perf_counter() - start
     start = time.perf_counter()
     res = evaluate_all(
@@ -105,6 +149,8 @@ def run(args) -> dict:
         progress=lambda msg: print(f"  [{time.perf_counter() - start:6.1f} s] {msg}", flush=True),
     )
     timings["train_and_evaluate_s"] = time.perf_counter() - start
+    mode = mode_settings(args.mode)
+    per_sim = collection.customers_per_simulation
     meta = run_metadata(
         config=vars(args),
         mode=args.mode,
@@ -132,10 +178,13 @@ def run(args) -> dict:
     ]
     for r in all_rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
+        static = r["policy"].startswith("coupon_")
+        is_random = r["policy"] == "random"
+        p_random = format_p(r["p_revenue_gt_random"], "is random" if is_random else "no variance")
+        p_static = format_p(r["p_revenue_gt_best_static"], "a static coupon" if static else "no variance")
         lines.append(
             f"| {r['policy']} | {r['revenue_per_100']:.1f} +- {r['revenue_per_100_se']:.1f} | "
-            f"{r['retention']:.3f} +- {r['retention_se']:.3f} | {cells} | {r['p_revenue_gt_random']:.3g} "
-            f"| {r['p_revenue_gt_best_static']:.3g} |"
+            f"{r['retention']:.3f} +- {r['retention_se']:.3f} | {cells} | {p_random} | {p_static} |"
         )
     lines += ["", "| policy | coupon to price-sensitive | coupon to price-insensitive |", "|---|---|---|"]
     lines += [
@@ -150,6 +199,11 @@ def run(args) -> dict:
         f"wrote {out}/results.md, results.csv, results.json, allocation.csv, results.png"
     )
     return res
+
+
+def format_p(p: float, reason: str) -> str:
+    """A p-value to 3 significant digits, or ``n/a (reason)`` when the test does not apply (NaN)."""
+    return f"n/a ({reason})" if not np.isfinite(p) else f"{p:.3g}"
 
 
 def plot(rows, alloc_rows, path):
@@ -181,7 +235,8 @@ def plot(rows, alloc_rows, path):
 
 
 def main(argv=None):
-    run(build_parser().parse_args(argv))
+    """Command-line entry point; a bad flag or a busy/foreign output folder exits 2 with one line."""
+    run_cli(build_parser(), argv, check_args, run, errors=(OutputFolderError,))
 
 
 if __name__ == "__main__":

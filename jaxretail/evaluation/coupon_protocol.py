@@ -35,6 +35,7 @@ from jaxretail.agents.bandits import linear, neural
 from jaxretail.agents.training import make_train
 from jaxretail.core import spaces
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.validation import check_bool, check_int, check_number, check_probability, check_sizes
 from jaxretail.data import collection as col
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, context
@@ -98,21 +99,24 @@ class ProtocolConfig:
             "ppo_epochs",
             "dqn_updates",
         ):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+            check_int(name, getattr(self, name), 1, owner="ProtocolConfig")
+        check_int("train_customers", self.train_customers, 1, owner="ProtocolConfig", allow_none=True)
+        check_int("seed", self.seed, 0, owner="ProtocolConfig")
         for name in (
             "nb_learning_rate", "nb_temperature", "linucb_alpha", "lints_alpha", "ppo_learning_rate",
             "ppo_clip", "dqn_learning_rate",
         ):  # fmt: skip
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {name}={getattr(self, name)!r}")
+            check_number(name, getattr(self, name), low=0.0, low_open=True, owner="ProtocolConfig")
         for name in ("linucb_forgetting", "lints_forgetting"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {name}={getattr(self, name)!r}")
-        for name in ("ppo_gamma", "dqn_gamma", "ppo_entropy"):
-            if not 0 <= getattr(self, name) <= (1 if name.endswith("gamma") else np.inf):
-                raise ValueError(f"{name} is out of range, got {name}={getattr(self, name)!r}")
+            check_number(name, getattr(self, name), low=0.0, high=1.0, low_open=True, owner="ProtocolConfig")
+        for name in ("ppo_gamma", "dqn_gamma"):
+            check_probability(name, getattr(self, name), owner="ProtocolConfig")
+        check_number("ppo_entropy", self.ppo_entropy, low=0.0, owner="ProtocolConfig")
+        for name in ("nb_hidden", "ppo_hidden", "dqn_hidden"):
+            check_sizes(name, getattr(self, name), owner="ProtocolConfig")
+        check_int("dqn_lstm", self.dqn_lstm, 0, owner="ProtocolConfig")
+        for name in ("rl_discount_as_coded", "legacy_evaluation"):
+            check_bool(name, getattr(self, name), owner="ProtocolConfig")
 
     def ppo_config(self) -> ppo.PPOConfig:
         """The coupon benchmark's PPOAgent: actor and value nets (32, 8), whole-batch epochs, clipping
@@ -410,6 +414,11 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
         )
     progress = progress or (lambda msg: None)
     data = load_training_arrays(root, cfg.train_customers, cfg.seed)
+    if cfg.rl_customers > data["num_customers"]:
+        raise ValueError(
+            f"rl_customers must be <= the {data['num_customers']} training customers, "
+            f"got rl_customers={cfg.rl_customers}"
+        )
     restored = [col.load_state(root, collection, s) for s in range(cfg.eval_simulations)]
     if cfg.legacy_evaluation:
         starts = [

@@ -24,7 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.validation import ConfigError, check_int, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.coupon import get_config, sample_scenario
+from jaxretail.envs.coupon.env import _SUB_BLOCK as SUB_BLOCK
 from jaxretail.envs.coupon.env import CouponEnv, context, make_params
 from jaxretail.envs.coupon.modes import MODES, mode_settings
 from jaxretail.envs.coupon.policies import random_coupon_policy
@@ -33,6 +35,7 @@ from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator, fres
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
 PER_SIMULATION = 100  # customers per simulation of the published figures (revenue unit)
@@ -45,12 +48,12 @@ def auto_block_size(customers: int) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
-    ap.add_argument("--customers", type=int, default=1000, help="customers per simulation")
-    ap.add_argument("--simulations", type=int, default=5)
-    ap.add_argument("--train-weeks", type=int, default=50)
-    ap.add_argument("--eval-weeks", type=int, default=20)
+    ap.add_argument("--customers", type=int_at_least(1), default=1000, help="customers per simulation")
+    ap.add_argument("--simulations", type=int_at_least(2), default=5, help="at least 2 (standard errors)")
+    ap.add_argument("--train-weeks", type=int_at_least(1), default=50)
+    ap.add_argument("--eval-weeks", type=int_at_least(1), default=20)
     ap.add_argument(
         "--mode",
         default="clean",
@@ -58,20 +61,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
     )
     ap.add_argument("--base-prices", default=None, choices=("paper", "draw"), help="clean mode only (default paper)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--block-size", type=int, default=None, help="visitor block (default: from --customers)")
+    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 1), default=0)
+    ap.add_argument(
+        "--block-size", type=int_at_least(1), default=None, help="visitor block (default: from --customers)"
+    )
     ap.add_argument("--out", default="results/coupon_sweep")
-    ap.add_argument("--save-every", type=int, default=5, help="write the results so far every N simulations")
+    ap.add_argument(
+        "--save-every", type=int_at_least(1), default=5, help="write the results so far every N simulations"
+    )
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace an output folder that holds a different run"
+    )
     return ap
 
 
-def run(args: argparse.Namespace) -> list[dict]:
-    for name in ("customers", "simulations", "train_weeks", "eval_weeks", "save_every"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+def check_args(args: argparse.Namespace):
+    """Validate every flag before anything is computed; returns the scenario configuration."""
+    for name, low in (("customers", 1), ("simulations", 2), ("train_weeks", 1), ("eval_weeks", 1), ("save_every", 1)):
+        check_int(f"--{name.replace('_', '-')}", getattr(args, name), low)
+    if args.block_size is not None and (args.block_size < 1 or args.block_size % SUB_BLOCK):
+        raise ConfigError(
+            f"--block-size must be a positive multiple of {SUB_BLOCK}, got --block-size={args.block_size}"
+        )
+    mode_settings(args.mode, args.base_prices)
+    return get_config(args.config)
+
+
+def run(args: argparse.Namespace, cfg=None) -> list[dict]:
+    """Run the sweep and write its outputs.
+
+    Raises:
+      OutputFolderError: ``--out`` holds a different run (without ``--overwrite``) or another live run
+        is writing it.
+    """
+    cfg = check_args(args) if cfg is None else cfg
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite", "save_every")}
+    with claim_output(args.out, identity, overwrite=getattr(args, "overwrite", False)):
+        return _run(args, cfg)
+
+
+def _run(args: argparse.Namespace, cfg) -> list[dict]:
     mode = mode_settings(args.mode, args.base_prices)
     block = args.block_size if args.block_size is not None else auto_block_size(args.customers)
-    cfg = get_config(args.config)
     levels = list(range(len(cfg.coupon_levels)))
     codes = [RANDOM, *levels]
     env = CouponEnv()
@@ -239,7 +270,8 @@ def plot_sweep(rows: list[dict], customers: int, path: Path, mode: str = "clean"
 
 
 def main(argv: list[str] | None = None) -> None:
-    run(build_parser().parse_args(argv))
+    """Command-line entry point; a bad flag or a busy/foreign output folder exits 2 with one line."""
+    run_cli(build_parser(), argv, check_args, run, errors=(OutputFolderError,))
 
 
 if __name__ == "__main__":

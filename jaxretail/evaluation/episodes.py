@@ -11,14 +11,18 @@ import numpy as np
 
 from jaxretail.core.environment import Environment
 from jaxretail.core.rollout import Policy, rollout
+from jaxretail.core.validation import ConfigError, check_int
 from jaxretail.evaluation.stats import MeanSE, mean_se
+
+MAX_SEED = 2**32 - 1
 
 
 def parse_seed_range(text: str) -> list[int]:
     """``"1-100"`` -> ``[1, ..., 100]``; ``"1,5,7"`` -> ``[1, 5, 7]``; both forms can be combined.
 
     Raises:
-      ValueError: for an empty part, a non-integer, a negative seed or a decreasing range.
+      ValueError: for an empty part, a non-integer, a seed outside ``[0, 2**32 - 1]`` (the uint32
+        range of ``jax.random.key``), a decreasing range or a seed listed twice.
     """
     seeds: list[int] = []
     for part in text.split(","):
@@ -27,12 +31,15 @@ def parse_seed_range(text: str) -> list[int]:
             lo, hi = (int(bounds[0]), int(bounds[-1])) if len(bounds) <= 2 else (None, None)
         except ValueError:
             lo = hi = None
-        if lo is None or lo < 0 or hi < lo:
+        if lo is None or lo < 0 or hi < lo or hi > MAX_SEED:
             raise ValueError(
                 f"seed range {text!r}: part {part.strip()!r} must be a non-negative integer or an "
-                "increasing range 'a-b'"
+                f"increasing range 'a-b' within [0, {MAX_SEED}]"
             )
         seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})[:5]
+        raise ValueError(f"seed range {text!r} lists seed(s) {repeated} more than once")
     return seeds
 
 
@@ -57,9 +64,13 @@ def evaluate_policy(
     same seeds face the same instances and, for common-random-number environments, the same
     customers.
     """
-    num_steps = int(num_steps if num_steps is not None else params.horizon)
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got num_steps={num_steps}")
+    num_steps = check_int("num_steps", num_steps if num_steps is not None else params.horizon, 1)
+    check_int("policy_batch_size", policy_batch_size, 1, allow_none=True)
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("seeds must hold at least one episode seed, got seeds=[]")
+    for s in seeds:
+        check_int("seed", s, 0, MAX_SEED)
     policy_key = jax.random.key(0) if policy_key is None else policy_key
 
     @jax.jit

@@ -55,12 +55,16 @@ def plot_learning_curve(
     ylabel: str = "mean episode return",
     references: dict[str, float] | None = None,
 ) -> None:
-    """Training curves (name -> values per update), with optional horizontal reference levels."""
+    """Training curves (name -> values per update), with optional horizontal reference levels, each
+    in its own colour and dash pattern, all named in the legend."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), np.asarray(values), label=name)
-    for name, level in (references or {}).items():
-        ax.axhline(level, linestyle="--", linewidth=1, label=name, color=None)
+    styles = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+    for i, (name, level) in enumerate((references or {}).items()):
+        # reference levels get their own colours (after the curves') and dash patterns
+        color = f"C{(len(curves) + i) % 10}"
+        ax.axhline(level, linestyle=styles[i % len(styles)], linewidth=1.2, label=name, color=color)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

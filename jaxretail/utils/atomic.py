@@ -1,6 +1,9 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then ``os.replace``.
 
-A reader therefore sees either the old file or the complete new one, never a partial write.
+A reader therefore sees either the old file or the complete new one, never a partial write. The file
+gets the permissions of a normally created file (``0o666`` less the umask, so ``0644`` under the usual
+umask ``022``) rather than ``mkstemp``'s private ``0600``, so other users and CI artifact servers can
+read results.
 """
 
 from __future__ import annotations
@@ -10,6 +13,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; restore it at once
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -24,6 +33,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxretail.core.validation import check_int, check_number
+
 
 @struct.dataclass
 class LinearBanditState:
@@ -32,8 +34,8 @@ class LinearBanditState:
 
 def init(num_arms: int, dim: int, dtype=jnp.float32) -> LinearBanditState:
     """Empty statistics for ``num_arms`` arms and ``dim`` context features."""
-    if int(num_arms) < 1 or int(dim) < 1:
-        raise ValueError(f"num_arms and dim must be >= 1, got num_arms={num_arms}, dim={dim}")
+    num_arms = check_int("num_arms", num_arms, 1)
+    dim = check_int("dim", dim, 1)
     return LinearBanditState(
         precision=jnp.zeros((num_arms, dim, dim), dtype),
         reward_sum=jnp.zeros((num_arms, dim), dtype),
@@ -53,6 +55,7 @@ def update(
 
     ``weights [n]`` (optional, e.g. a validity mask) scale each observation.
     """
+    check_number("forgetting", forgetting, low=0.0, high=1.0, low_open=True)
     num_arms = state.reward_sum.shape[0]
     onehot = jax.nn.one_hot(actions, num_arms, dtype=contexts.dtype)  # [n, K]
     if weights is not None:
@@ -92,12 +95,16 @@ def mean_and_width(
 
 def ucb_scores(state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
     """LinUCB scores ``[n, K]``."""
+    check_number("alpha", alpha, low=0.0)
+    check_number("regularization", regularization, low=0.0, low_open=True)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width
 
 
 def thompson_scores(key, state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
     """One posterior draw per (context, arm): ``N(x^T theta_k, alpha^2 width^2)``, ``[n, K]``."""
+    check_number("alpha", alpha, low=0.0)
+    check_number("regularization", regularization, low=0.0, low_open=True)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width * jax.random.normal(key, mean.shape, mean.dtype)
 

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxretail.core.validation import ConfigError, check_int, check_number, check_sizes
+
 
 class RewardNetwork(nn.Module):
     """MLP ``[d] -> [K]`` predicted rewards, ReLU hidden layers."""
@@ -39,10 +41,10 @@ def init(
     key: jax.Array, dim: int, num_arms: int, hidden: Sequence[int] = (8, 2), learning_rate: float = 0.025
 ) -> NeuralBanditState:
     """Network parameters (Glorot init) and an Adam optimiser state."""
-    if int(dim) < 1 or int(num_arms) < 1 or not learning_rate > 0:
-        raise ValueError(
-            f"need dim >= 1, num_arms >= 1, learning_rate > 0; got {dim}, {num_arms}, {learning_rate}"
-        )
+    dim = check_int("dim", dim, 1)
+    num_arms = check_int("num_arms", num_arms, 1)
+    hidden = check_sizes("hidden", hidden)
+    check_number("learning_rate", learning_rate, low=0.0, low_open=True)
     network = RewardNetwork(tuple(hidden), num_arms)
     params = network.init(key, jnp.zeros((1, dim)))
     optimizer = optax.adam(learning_rate)
@@ -74,10 +76,12 @@ def update(
     The last ``n mod batch_size`` samples of each shuffle are skipped. Returns the new state and the
     loss of every minibatch ``[epochs * (n // batch_size)]``.
     """
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     n = contexts.shape[0]
     steps = n // batch_size
     if steps < 1:
-        raise ValueError(f"batch_size={batch_size} is larger than the {n} samples")
+        raise ConfigError(f"batch_size must be <= the {n} samples, got batch_size={batch_size}")
 
     def sgd(carry, idx):
         params, opt_state = carry
@@ -99,9 +103,11 @@ def update(
 
 def action_probabilities(state: NeuralBanditState, contexts: jax.Array, temperature: float) -> jax.Array:
     """Boltzmann policy ``softmax(r_hat / temperature)``, ``[n, K]``."""
+    check_number("temperature", temperature, low=0.0, low_open=True)
     return jax.nn.softmax(predict(state, contexts) / temperature, axis=-1)
 
 
 def act(key, state: NeuralBanditState, contexts: jax.Array, temperature: float) -> jax.Array:
     """Sample arms ``[n]`` from the Boltzmann policy."""
+    check_number("temperature", temperature, low=0.0, low_open=True)
     return jax.random.categorical(key, predict(state, contexts) / temperature, axis=-1).astype(jnp.int32)

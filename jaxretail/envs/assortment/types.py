@@ -5,11 +5,22 @@ Shapes use ``N`` = number of items and ``d`` = number of static features.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxretail.core.environment import EnvParams, EnvState
+from jaxretail.core.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    is_traced,
+)
 
 OBS_MODES = ("paper", "package")
 HISTORY_LENGTH = 5
@@ -65,10 +76,100 @@ class AssortmentParams(EnvParams):
         return math.comb(self.num_items, self.assortment_size)
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
+_COEFFICIENTS = (
+    "price_weight",
+    "hype_weight",
+    "saturation_weight",
+    "feature_weights",
+    "hype_lag_effects",
+    "saturation_growth",
+    "draw_low",
+    "draw_high",
+)
+# Largest magnitude any state value or utility may reach over the horizon (float32 max is 3.4e38;
+# the margin keeps sums, differences and the /10 of package observations finite).
+VALUE_LIMIT = 1e30
+NO_SALE = 110.0  # exp(-110) is 0 in float32: an item with utility below -NO_SALE is never chosen
+
+
+def max_hype_growth(lag_effects, horizon: int) -> float:
+    """Largest factor ``prod_t m_t`` by which one item's hype can grow over ``horizon`` steps.
+
+    ``m_t = 1 + sum_k alpha_k [H_{t,k} = j]`` depends only on which of the last five purchases were
+    item ``j``, so the worst case is a max-plus path over the 16 states of the previous four
+    purchase indicators, computed exactly by repeated squaring (``O(16^3 log T)``) from an empty
+    history. Returns ``inf`` when the factor overflows float64.
+    """
+    lags = np.asarray(lag_effects, np.float64)
+    bits = (np.arange(32)[:, None] >> np.arange(HISTORY_LENGTH)[None, :]) & 1  # bit k: lag k + 1 is j
+    with np.errstate(divide="ignore"):
+        log_m = np.log(np.maximum(1.0 + bits @ lags, 0.0))  # [32] log multiplier of each 5-lag pattern
+    # pattern p = new | (s << 1): from the previous lags-1..4 indicators s = p >> 1 to s' = p & 15
+    step = np.full((16, 16), -np.inf)
+    for pattern in range(32):
+        step[(pattern >> 1) & 15, pattern & 15] = log_m[pattern]
+
+    def maxplus(a, b):
+        return np.max(a[:, :, None] + b[None, :, :], axis=1)
+
+    total, power, n = np.full((16, 16), -np.inf), step, int(horizon)
+    np.fill_diagonal(total, 0.0)
+    while n:
+        if n & 1:
+            total = maxplus(total, power)
+        power, n = maxplus(power, power), n >> 1
+    best = float(np.max(total[0]))  # from the empty history (no purchase of j among the last four)
+    return math.exp(best) if best < 709.0 else math.inf
+
+
+def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
+    """Refuse settings under which hype, saturation or the utilities can pass :data:`VALUE_LIMIT`."""
+    lag_np = np.asarray(lag, np.float64)
+    if is_traced(lag) or is_traced(coef["draw_low"]) or is_traced(coef["draw_high"]):
+        return
+    shrink = 1.0 + np.sum(np.minimum(lag_np, 0.0))
+    if not shrink > 0:
+        raise ConfigError(
+            f"hype_lag_effects must keep every hype multiplier 1 + sum(alpha) > 0 (the negative effects "
+            f"sum to >= -1 here), got hype_lag_effects={lag_np.tolist()}"
+        )
+    weights = [coef[k] for k in ("price_weight", "hype_weight", "saturation_weight")]
+    if any(is_traced(w) for w in weights) or is_traced(fw) or is_traced(coef["saturation_growth"]):
+        return
+    value = max(abs(float(np.max(coef["draw_low"]))), abs(float(np.max(coef["draw_high"]))), 1.0)
+    pw, hw, sw = (np.asarray(w, np.float64) for w in weights)
+    base = float(np.max(np.abs(pw))) * value + float(np.sum(np.abs(np.asarray(fw, np.float64)))) * value
+    growth = float(np.max(coef["saturation_growth"]))
+    hype_max = value * max_hype_growth(lag_np, t)  # the worst case: every useful purchase happens
+    saturation_max = value * (math.exp(min(t * math.log(growth), 709.0)) if growth > 1 else 1.0)
+    # With a negative weight the growth limits itself: an item whose utility is below -NO_SALE has
+    # probability exactly 0 in float32 (exp underflows) and is never bought again, and without a
+    # purchase its hype and saturation stop growing (hype after the last lag effects have passed).
+    if np.max(hw) < 0:
+        rest = base + max(float(np.max(sw)), 0.0) * saturation_max
+        cap = max_hype_growth(lag_np, HISTORY_LENGTH + 1) * (rest + NO_SALE) / abs(float(np.max(hw)))
+        hype_max = min(hype_max, max(value, cap))
+    if np.max(sw) < 0:
+        rest = base + max(float(np.max(hw)), 0.0) * hype_max
+        saturation_max = min(saturation_max, max(value, growth * (rest + NO_SALE) / abs(float(np.max(sw)))))
+    if not hype_max <= VALUE_LIMIT:
+        raise ConfigError(
+            f"hype_lag_effects={lag_np.tolist()} let hype grow from {value:g} to {hype_max:.3g} within "
+            f"horizon={t} (the limit is {VALUE_LIMIT:g}, past which float32 overflows); shorten the horizon "
+            "or reduce the positive lag effects"
+        )
+    if not saturation_max <= VALUE_LIMIT:
+        raise ConfigError(
+            f"saturation_growth={growth:g} lets saturation grow to {saturation_max:.3g} within horizon={t} "
+            f"(the limit is {VALUE_LIMIT:g}); shorten the horizon or lower saturation_growth"
+        )
+    utility = base + float(np.max(np.abs(hw))) * hype_max + float(np.max(np.abs(sw))) * saturation_max
+    if not utility <= VALUE_LIMIT:
+        raise ConfigError(
+            f"the utility weights (price_weight, hype_weight, saturation_weight, feature_weights) let "
+            f"|utility| reach {utility:.3g} within horizon={t} (the limit is {VALUE_LIMIT:g}); "
+            "use smaller weights"
+        )
 
 
 def make_params(
@@ -82,59 +183,57 @@ def make_params(
 ) -> AssortmentParams:
     """Validated :class:`AssortmentParams`; every error names the field, the value and the rule.
 
+    Sizes are integers (``1 <= K <= N``, ``d >= 0``, ``T >= 1``), ``obs_mode`` is ``"paper"`` or
+    ``"package"``, ``exogenous`` a bool. Coefficients are finite numbers (or arrays of them for a
+    vmapped sweep); ``0 <= draw_low < draw_high`` (prices, hype and saturation are drawn from that
+    range and must not be negative); ``saturation_growth > 0``; ``feature_weights`` has shape ``[d]``
+    and ``hype_lag_effects`` shape ``[5]``. Settings under which hype, saturation or the utilities
+    could exceed :data:`VALUE_LIMIT` within the horizon (e.g. a lag-1 hype effect of 0.5 compounding
+    over 400 steps) are refused, so every state, observation and utility stays finite.
+
     Raises:
-      ValueError: for ``K > N``, ``K < 1``, non-positive ``T``, an unknown ``obs_mode``, a
-        feature-weight vector of the wrong length, or ``draw_low >= draw_high``.
+      ConfigError: (a ``ValueError``) for any field outside these rules.
     """
-    n = _check_int("num_items", num_items, 1)
-    d = _check_int("num_features", num_features, 0)
-    t = _check_int("horizon", horizon, 1)
-    if isinstance(assortment_size, bool) or int(assortment_size) != assortment_size:
-        raise ValueError(f"assortment_size must be an integer, got assortment_size={assortment_size!r}")
-    k = int(assortment_size)
-    if not 1 <= k <= n:
-        raise ValueError(
+    n = check_int("num_items", num_items, 1)
+    d = check_int("num_features", num_features, 0)
+    t = check_int("horizon", horizon, 1)
+    k = check_int("assortment_size", assortment_size, 1)
+    if k > n:
+        raise ConfigError(
             f"assortment_size must satisfy 1 <= assortment_size <= num_items={n}, got assortment_size={k}"
         )
-    if obs_mode not in OBS_MODES:
-        raise ValueError(f"obs_mode must be one of {OBS_MODES}, got obs_mode={obs_mode!r}")
-    unknown = set(coefficients) - {
-        "price_weight",
-        "hype_weight",
-        "saturation_weight",
-        "feature_weights",
-        "hype_lag_effects",
-        "saturation_growth",
-        "draw_low",
-        "draw_high",
-    }
+    check_choice("obs_mode", obs_mode, OBS_MODES)
+    exogenous = check_bool("exogenous", exogenous)
+    unknown = set(coefficients) - set(_COEFFICIENTS)
     if unknown:
-        raise ValueError(f"unknown AssortmentParams field(s): {sorted(unknown)}")
-    fw = coefficients.pop("feature_weights", None)
-    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else jnp.asarray(fw, jnp.float32)
-    if fw.shape != (d,):
-        raise ValueError(f"feature_weights must have shape ({d},) for num_features={d}, got {fw.shape}")
-    lag = coefficients.pop("hype_lag_effects", None)
-    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
-    lag = jnp.asarray(lag, jnp.float32)
-    if lag.shape != (HISTORY_LENGTH,):
-        raise ValueError(f"hype_lag_effects must have shape ({HISTORY_LENGTH},), got {lag.shape}")
-    low = float(coefficients.get("draw_low", 1.0))
-    high = float(coefficients.get("draw_high", 10.0))
-    if not low < high:
-        raise ValueError(f"draw_low must be < draw_high, got draw_low={low}, draw_high={high}")
-    if float(coefficients.get("saturation_growth", 1.01)) <= 0:
-        raise ValueError(
-            f"saturation_growth must be > 0, got saturation_growth={coefficients['saturation_growth']}"
+        raise ConfigError(f"unknown AssortmentParams field(s): {sorted(unknown)}; allowed: {_COEFFICIENTS}")
+    defaults = AssortmentParams()
+    coef = {name: coefficients.get(name, getattr(defaults, name)) for name in _COEFFICIENTS}
+    for name in ("price_weight", "hype_weight", "saturation_weight"):
+        check_number(name, coef[name])
+    check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True)
+    check_number("draw_low", coef["draw_low"], low=0.0)
+    check_number("draw_high", coef["draw_high"], low=0.0)
+    concrete = not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"])
+    if concrete and not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
+        raise ConfigError(
+            f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
         )
+    fw = coef.pop("feature_weights")
+    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else fw
+    check_number("feature_weights", fw, shape=None if is_traced(fw) else (d,))
+    lag = coef.pop("hype_lag_effects")
+    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
+    check_number("hype_lag_effects", lag, shape=None if is_traced(lag) else (HISTORY_LENGTH,))
+    _check_finite_over_horizon(n, d, t, fw, lag, coef)
     return AssortmentParams(
         num_items=n,
         num_features=d,
         assortment_size=k,
         horizon=t,
         obs_mode=obs_mode,
-        exogenous=bool(exogenous),
-        feature_weights=fw,
-        hype_lag_effects=lag,
-        **coefficients,
+        exogenous=exogenous,
+        feature_weights=jnp.asarray(fw, dtype=jnp.float32),
+        hype_lag_effects=jnp.asarray(lag, dtype=jnp.float32),
+        **{name: coefficients[name] for name in coef if name in coefficients},
     )

@@ -171,7 +171,7 @@ def _within_unit_interval(spec: Dist) -> bool:
     if spec.name == "Beta":
         return True
     if spec.name == "Uniform":
-        return 0.0 <= kw.get("low", 0.0) and kw.get("high", 1.0) <= 1.0
+        return kw.get("low", 0.0) >= 0.0 and kw.get("high", 1.0) <= 1.0
     if spec.name == "TruncatedNormal":
         return kw.get("low", -math.inf) >= 0.0 and kw.get("high", math.inf) <= 1.0
     if spec.name == "Delta":
