@@ -92,11 +92,14 @@ def train_and_evaluate(
     *,
     expert: Callable | None = None,
     init_seeds: Sequence[int] = PAPER_INIT_SEEDS,
+    expert_seeds: Sequence[int] = range(1, 101),
     chunk: int = 20,
     progress: bool = True,
     **overrides,
 ) -> dict:
     """Train ``method`` for every init seed at once, keep the selected actors, evaluate them on ``splits``.
+
+    SIL imitates ``expert`` (a rollout policy) on the episodes ``expert_seeds`` (paper: train seeds 1-100).
 
     Returns ``{"metrics": {name: [updates, S_init]}, "revenue": {split: [S_init, E]},
     "best_point": [S_init], "train_seconds", "eval_seconds", "env_steps"}``.
@@ -107,8 +110,8 @@ def train_and_evaluate(
     if method == "sil":
         if expert is None:
             raise ValueError("method 'sil' needs the expert policy (expert=...)")
-        data = expert_episodes(env, params, expert, range(1, 101))
-    trainer = make_trainer(method, mode, spec, **overrides)
+        data = expert_episodes(env, params, expert, expert_seeds)
+    trainer = make_trainer(method, mode, spec, len(expert_seeds), **overrides)
     keys = jax.vmap(jax.random.key)(jnp.asarray(list(init_seeds), jnp.uint32))
     res = run_trainer(trainer, keys, None, data, chunk_updates=chunk, progress=progress)
     sel = res["state"]["selection"]
