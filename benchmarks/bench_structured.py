@@ -43,8 +43,10 @@ def bench_estimator(reps: int = 200) -> list[dict]:
     y = structured.top_k_mask(theta, k)
     ref = structured.fenchel_young_grad(theta, y, jax.random.key(1), k=k, epsilon=eps, num_samples=200_000)
     rows = []
-    for name, fn in (("pathwise", structured.fenchel_young_grad),
-                     ("score-function (optax)", structured.fenchel_young_grad_score_function)):  # fmt: skip
+    for name, fn in (
+        ("pathwise", structured.fenchel_young_grad),
+        ("score-function (optax)", structured.fenchel_young_grad_score_function),
+    ):
         for s in (20, 100, 1000):
             est = jax.jit(jax.vmap(lambda key, f=fn, s=s: f(theta, y, key, k=k, epsilon=eps, num_samples=s)))
             keys = jax.random.split(jax.random.key(2), reps)
@@ -53,13 +55,22 @@ def bench_estimator(reps: int = 200) -> list[dict]:
             t = time_jit(
                 lambda kk, f=fn, s=s: f(theta, y, kk, k=k, epsilon=eps, num_samples=s), (keys[0],), repeats=5
             )
-            rows.append({
-                "estimator": name, "samples": s, "rmse": float(np.sqrt((err**2).sum(1).mean())),
-                "variance_per_sample": float((g.var(0).sum()) * s), "bias_norm": float(np.linalg.norm(err.mean(0))),
-                "us_per_call": t.seconds * 1e6,
-            })  # fmt: skip
-            print(f"  {name:24s} S={s:5d} rmse {rows[-1]['rmse']:.4f} var/sample {rows[-1]['variance_per_sample']:.2f} "
-                  f"{rows[-1]['us_per_call']:.0f} us/call", flush=True)  # fmt: skip
+            rows.append(
+                {
+                    "estimator": name,
+                    "samples": s,
+                    "rmse": float(np.sqrt((err**2).sum(1).mean())),
+                    "variance_per_sample": float((g.var(0).sum()) * s),
+                    "bias_norm": float(np.linalg.norm(err.mean(0))),
+                    "us_per_call": t.seconds * 1e6,
+                }
+            )
+            print(
+                f"  {name:24s} S={s:5d} rmse {rows[-1]['rmse']:.4f} "
+                f"var/sample {rows[-1]['variance_per_sample']:.2f} "
+                f"{rows[-1]['us_per_call']:.0f} us/call",
+                flush=True,
+            )
     return rows
 
 
@@ -93,11 +104,19 @@ def bench_protocol(method: str, mode: str, env, params, seeds: int) -> dict:
     train_steps = 0 if method == "sil" else u * horizon * seeds
     eval_steps = u * 60 * horizon * seeds
     return {
-        "method": method, "mode": mode, "init_seeds": seeds, "updates": u, "expert_data_s": expert_s,
-        "compile_s": compile_s, "run_s": run_s, "final_eval_s": final_s,
-        "wall_s": expert_s + compile_s + run_s + final_s, "per_update_s": run_s / u,
-        "train_env_steps_per_s": train_steps / run_s, "all_env_steps_per_s": (train_steps + eval_steps) / run_s,
-    }  # fmt: skip
+        "method": method,
+        "mode": mode,
+        "init_seeds": seeds,
+        "updates": u,
+        "expert_data_s": expert_s,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "final_eval_s": final_s,
+        "wall_s": expert_s + compile_s + run_s + final_s,
+        "per_update_s": run_s / u,
+        "train_env_steps_per_s": train_steps / run_s,
+        "all_env_steps_per_s": (train_steps + eval_steps) / run_s,
+    }
 
 
 def bench_shares(method: str, env, params, seeds: int, per_update_s: float) -> dict:
@@ -125,8 +144,12 @@ def bench_shares(method: str, env, params, seeds: int, per_update_s: float) -> d
         fy = lambda th, kk: structured.fenchel_young_grad(th, th, kk, k=k, epsilon=1.0, num_samples=20)  # noqa: E731
         th = jax.random.normal(key, (iters, seeds, n))
         shares["top-K (FY, 20 samples)"] = time_jit(
-            lambda th: jax.lax.scan(lambda c, t: (c, jax.vmap(fy)(t, jax.random.split(key, seeds))), 0, th)[1], (th,), repeats=2
-        ).seconds  # fmt: skip
+            lambda th: jax.lax.scan(lambda c, t: (c, jax.vmap(fy)(t, jax.random.split(key, seeds))), 0, th)[
+                1
+            ],
+            (th,),
+            repeats=2,
+        ).seconds
         return {kk: v / per_update_s if "once" not in kk else v for kk, v in shares.items()}
     iters = 100
     cands = jax.random.normal(key, (iters, seeds, 4, 41, n))
@@ -142,7 +165,7 @@ def bench_shares(method: str, env, params, seeds: int, per_update_s: float) -> d
                 )(a4)
             )(xs, aa)
         )
-        return jax.lax.scan(lambda carry, aa: (carry, q(c, x, aa)), 0, a)[1]  # fmt: skip
+        return jax.lax.scan(lambda carry, aa: (carry, q(c, x, aa)), 0, a)[1]
 
     topk = lambda c: jax.vmap(jax.vmap(jax.vmap(jax.vmap(lambda v: structured.top_k_mask(v, k)))))(c)  # noqa: E731
     fy_th = jax.random.normal(key, (iters, seeds, 4, 20, n))
@@ -183,11 +206,16 @@ def main(argv=None) -> None:
         res["shares"] = bench_shares(m, env, params, args.init_seeds, res["per_update_s"])
         res["load_average"] = os.getloadavg()
         out["protocol"].append(res)
-        print(f"  {m} ({args.mode}, {args.init_seeds} seeds): wall {res['wall_s']:.0f} s = expert data "
-              f"{res['expert_data_s']:.1f} + compile {res['compile_s']:.1f} + run {res['run_s']:.1f} + final eval "
-              f"{res['final_eval_s']:.1f}; {res['per_update_s'] * 1e3:.0f} ms/update; training "
-              f"{res['train_env_steps_per_s']:,.0f} env-steps/s, all simulated {res['all_env_steps_per_s']:,.0f} "
-              f"env-steps/s; load {res['load_average'][0]:.1f}", flush=True)  # fmt: skip
+        print(
+            f"  {m} ({args.mode}, {args.init_seeds} seeds): wall {res['wall_s']:.0f} s = expert data "
+            f"{res['expert_data_s']:.1f} + compile {res['compile_s']:.1f} + run {res['run_s']:.1f} + "
+            f"final eval "
+            f"{res['final_eval_s']:.1f}; {res['per_update_s'] * 1e3:.0f} ms/update; training "
+            f"{res['train_env_steps_per_s']:,.0f} env-steps/s, all simulated "
+            f"{res['all_env_steps_per_s']:,.0f} "
+            f"env-steps/s; load {res['load_average'][0]:.1f}",
+            flush=True,
+        )
         for name, share in res["shares"].items():
             unit = "s" if "once" in name else "of an update"
             print(

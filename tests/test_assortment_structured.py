@@ -1,6 +1,5 @@
 """SIL, SRL and the paper's PPO on a tiny assortment problem: selection invariants, learning, errors."""
 
-import jax
 import numpy as np
 import pytest
 
@@ -31,9 +30,19 @@ def _check_selection(res, start=0):
 def test_sil_imitates_the_expert(tiny):
     env, params = tiny
     res = al.train_and_evaluate(
-        "sil", "clean", env, params, SPLITS, expert=expert_parametric_policy(), init_seeds=(14, 16),
-        expert_seeds=range(1, 9), progress=False, epochs=4, lr=(3e-2, 3e-2), **EVAL,
-    )  # fmt: skip
+        "sil",
+        "clean",
+        env,
+        params,
+        SPLITS,
+        expert=expert_parametric_policy(),
+        init_seeds=(14, 16),
+        expert_seeds=range(1, 9),
+        progress=False,
+        epochs=4,
+        lr=(3e-2, 3e-2),
+        **EVAL,
+    )
     assert res["metrics"]["loss"].shape == (4 * 2, 2)
     first, last = res["metrics"]["loss"][:2].mean(), res["metrics"]["loss"][-2:].mean()
     assert last < 0.7 * first  # the Fenchel-Young loss to the expert's assortments falls
@@ -45,9 +54,19 @@ def test_rl_methods_select_their_best_evaluation_point(tiny, method):
     env, params = tiny
     extra = dict(num_candidates=3, fy_samples=4, critic_passes=2) if method == "srl" else {}
     res = al.train_and_evaluate(
-        method, "paper", env, params, SPLITS, init_seeds=(14, 16), progress=False,
-        episodes=4, iterations=3, buffer_capacity=12, **EVAL, **extra,
-    )  # fmt: skip
+        method,
+        "paper",
+        env,
+        params,
+        SPLITS,
+        init_seeds=(14, 16),
+        progress=False,
+        episodes=4,
+        iterations=3,
+        buffer_capacity=12,
+        **EVAL,
+        **extra,
+    )
     assert res["metrics"]["train_revenue"].shape == (4, 2)
     _check_selection(res)
 

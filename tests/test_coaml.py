@@ -1,4 +1,4 @@
-"""COaML actor, critics, returns, schedules and replay against NumPy references of the original's Julia code."""
+"""COaML actor, critics, returns, schedules and replay against NumPy references of the original code."""
 
 import jax
 import jax.numpy as jnp

@@ -44,8 +44,13 @@ def test_gradient_matches_finite_differences_of_closed_form_smoothed_max():
     h = 1e-5
     fd = np.array([(smoothed(theta + h * e) - smoothed(theta - h * e)) / (2 * h) for e in np.eye(2)])
     s = 40_000
-    grad = jax.jit(jax.grad(lambda th: st.fenchel_young_loss(th, jnp.zeros(2), jax.random.key(2), k=1, epsilon=eps,
-                                                             num_samples=s)))(jnp.asarray(theta, jnp.float32))  # fmt: skip
+    grad = jax.jit(
+        jax.grad(
+            lambda th: st.fenchel_young_loss(
+                th, jnp.zeros(2), jax.random.key(2), k=1, epsilon=eps, num_samples=s
+            )
+        )
+    )(jnp.asarray(theta, jnp.float32))
     assert np.max(np.abs(np.asarray(grad) - fd)) < 4 * 0.5 / np.sqrt(s)
     # the Monte Carlo smoothed maximum itself agrees with the closed form
     f = jax.jit(st.smoothed_max, static_argnums=(2, 3, 4))(
@@ -83,8 +88,9 @@ def test_zero_gradient_at_the_targets_own_smoothed_solution():
     )
     np.testing.assert_allclose(np.asarray(grad), 0.0, atol=1e-6)  # same samples: exactly zero
     y_ref = expected(jax.random.key(7), theta, 2, 1.0, 40_000)
-    grad = jax.jit(lambda th, y: st.fenchel_young_grad(th, y, jax.random.key(8), k=2, epsilon=1.0,
-                                                       num_samples=40_000))(theta, y_ref)  # fmt: skip
+    grad = jax.jit(
+        lambda th, y: st.fenchel_young_grad(th, y, jax.random.key(8), k=2, epsilon=1.0, num_samples=40_000)
+    )(theta, y_ref)
     assert float(jnp.max(jnp.abs(grad))) < 4 * 0.5 * np.sqrt(2 / 40_000)  # two independent estimates
 
 
@@ -92,10 +98,14 @@ def test_score_function_estimator_is_unbiased_for_the_same_gradient():
     """optax.perturbations' score-function estimate agrees with the pathwise one (independent code)."""
     theta = jnp.array([0.5, -1.0, 0.2, 0.9, 0.0])
     target = jnp.array([1.0, 0.0, 0.0, 1.0, 0.0])
-    path = jax.jit(lambda th: st.fenchel_young_grad(th, target, jax.random.key(9), k=2, epsilon=1.0,
-                                                    num_samples=40_000))(theta)  # fmt: skip
-    score = jax.jit(lambda th: st.fenchel_young_grad_score_function(th, target, jax.random.key(10), k=2,
-                                                                    epsilon=1.0, num_samples=40_000))(theta)  # fmt: skip
+    path = jax.jit(
+        lambda th: st.fenchel_young_grad(th, target, jax.random.key(9), k=2, epsilon=1.0, num_samples=40_000)
+    )(theta)
+    score = jax.jit(
+        lambda th: st.fenchel_young_grad_score_function(
+            th, target, jax.random.key(10), k=2, epsilon=1.0, num_samples=40_000
+        )
+    )(theta)
     np.testing.assert_allclose(np.asarray(score), np.asarray(path), atol=0.05)
 
 

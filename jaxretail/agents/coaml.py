@@ -56,7 +56,7 @@ def check_config(cfg, positive_ints=(), positive=(), pairs=()):
             raise ValueError(f"{owner}.{name} must be (start, end) with both > 0, got {name}={v!r}")
 
 
-def obs_shape(spec: "EnvSpec") -> tuple[int, int]:
+def obs_shape(spec: EnvSpec) -> tuple[int, int]:
     """``(F, N)`` of the environment's observation (no compute)."""
     obs, _ = jax.eval_shape(spec.env.reset, jax.random.key(0), spec.params)
     return obs.shape  # (F, N)
@@ -249,7 +249,8 @@ def evaluate_train_val(
     val_first: int,
     activation: str = "identity",
 ) -> tuple[jax.Array, jax.Array]:
-    """Mean revenue on seeds ``train_first + [0, episodes)`` and ``val_first + [0, episodes)`` (one rollout)."""
+    """Mean revenue on seeds ``train_first + [0, episodes)`` and ``val_first + [0, episodes)``
+    (one rollout for both)."""
     seeds = jnp.arange(episodes)
     revenue = evaluate_actor(
         spec, actor_params, jnp.concatenate([seeds + train_first, seeds + val_first]), activation

@@ -40,8 +40,12 @@ class SILConfig:
     activation: str = "identity"
 
     def __post_init__(self):
-        coaml.check_config(self, ("epochs", "fy_samples", "episodes_per_eval", "eval_episodes"), ("fy_epsilon", "max_grad_norm"),
-               ("lr",))  # fmt: skip
+        coaml.check_config(
+            self,
+            ("epochs", "fy_samples", "episodes_per_eval", "eval_episodes"),
+            ("fy_epsilon", "max_grad_norm"),
+            ("lr",),
+        )
         if self.activation not in coaml.ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(coaml.ACTIVATIONS)}, got {self.activation!r}")
 
@@ -61,7 +65,8 @@ def make_sil(cfg: SILConfig, spec: coaml.EnvSpec, num_episodes: int) -> Trainer:
     per = cfg.episodes_per_eval
     if num_episodes < per or num_episodes % per:
         raise ValueError(
-            f"num_episodes must be a positive multiple of episodes_per_eval={per}, got num_episodes={num_episodes}"
+            f"num_episodes must be a positive multiple of episodes_per_eval={per}, "
+            f"got num_episodes={num_episodes}"
         )
     groups = num_episodes // per
     points = cfg.epochs * groups
@@ -117,8 +122,13 @@ def make_sil(cfg: SILConfig, spec: coaml.EnvSpec, num_episodes: int) -> Trainer:
             step, (st["actor"], st["opt"]), (obs, act, jax.random.split(k_fy, obs.shape[0]))
         )
         st = {"actor": actor, "opt": opt, "selection": sel, "point": p + 1, "key": key}
-        metrics = {"train_revenue": train, "val_revenue": val, "loss": losses.mean(), "lr": lr,
-                   "selected": sel.best_point == p}  # fmt: skip
+        metrics = {
+            "train_revenue": train,
+            "val_revenue": val,
+            "loss": losses.mean(),
+            "lr": lr,
+            "selected": sel.best_point == p,
+        }
         return st, metrics
 
     return Trainer(init, update, points)

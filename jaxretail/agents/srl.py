@@ -280,13 +280,25 @@ def make_srl(cfg: SRLConfig, spec: coaml.EnvSpec) -> Trainer:
         if cfg.dynamic:
             fut, o_fut = _critic_fut_fit(cfg, spec, tx, critics, opt["fut"], episode, lr, k_fut)
             critics, opt = {**critics, "fut": fut}, {**opt, "fut": o_fut}
-        st = {**st, "actor": actor, "critics": critics, "opt": opt, "replay": replay, "selection": sel,
-              "episode": e + 1, "key": key}  # fmt: skip
+        st = {
+            **st,
+            "actor": actor,
+            "critics": critics,
+            "opt": opt,
+            "replay": replay,
+            "selection": sel,
+            "episode": e + 1,
+            "key": key,
+        }
         metrics = {
-            "train_revenue": train, "val_revenue": val, "episode_return": episode["reward"].sum(),
-            "actor_loss": a_loss.mean(), "critic_loss": c_loss.mean(), "lr": lr,
+            "train_revenue": train,
+            "val_revenue": val,
+            "episode_return": episode["reward"].sum(),
+            "actor_loss": a_loss.mean(),
+            "critic_loss": c_loss.mean(),
+            "lr": lr,
             "selected": sel.best_point == e,
-        }  # fmt: skip
+        }
         return st, metrics
 
     return Trainer(init, update, cfg.episodes)
@@ -339,13 +351,25 @@ def make_paper_ppo(cfg: PaperPPOConfig, spec: coaml.EnvSpec) -> Trainer:
         (actor, critics, opt), (a_loss, c_loss) = jax.lax.scan(
             iteration, carry, jax.random.split(k_iter, cfg.iterations)
         )
-        st = {**st, "actor": actor, "critics": critics, "opt": opt, "replay": replay, "selection": sel,
-              "episode": e + 1, "key": key}  # fmt: skip
+        st = {
+            **st,
+            "actor": actor,
+            "critics": critics,
+            "opt": opt,
+            "replay": replay,
+            "selection": sel,
+            "episode": e + 1,
+            "key": key,
+        }
         metrics = {
-            "train_revenue": train, "val_revenue": val, "episode_return": episode["reward"].sum(),
-            "actor_loss": a_loss.mean(), "critic_loss": c_loss.mean(), "lr": lr,
+            "train_revenue": train,
+            "val_revenue": val,
+            "episode_return": episode["reward"].sum(),
+            "actor_loss": a_loss.mean(),
+            "critic_loss": c_loss.mean(),
+            "lr": lr,
             "selected": sel.best_point == e,
-        }  # fmt: skip
+        }
         return st, metrics
 
     return Trainer(init, update, cfg.episodes)

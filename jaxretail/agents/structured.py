@@ -3,7 +3,8 @@
 
 With ``Z ~ N(0, I_N)``, ``epsilon > 0`` and ``topK`` the 0/1 mask of the ``K`` largest scores:
 
-* smoothed maximum ``F_eps(theta) = E[max_{|y| = K} (theta + eps Z) . y] = E[(theta + eps Z) . topK(theta + eps Z)]``;
+* smoothed maximum ``F_eps(theta) = E[max_{|y| = K} (theta + eps Z) . y]``
+  ``= E[(theta + eps Z) . topK(theta + eps Z)]``;
 * expected top-K (the perturbed optimiser) ``y_eps(theta) = E[topK(theta + eps Z)] = grad F_eps(theta)``,
   a point of the convex hull of the ``K``-subsets;
 * Fenchel-Young loss ``L(theta; y) = F_eps(theta) - theta . y`` (the constant ``Omega_eps(y)`` is
@@ -37,11 +38,8 @@ def check_perturbation(num_items: int, k: int, epsilon=None, num_samples: int | 
     """
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= int(num_items):
         raise ValueError(f"k must be an integer with 1 <= k <= N={num_items}, got k={k!r}")
-    if epsilon is not None and isinstance(epsilon, (int, float)):
-        if not (math.isfinite(float(epsilon)) and float(epsilon) > 0):
-            raise ValueError(
-                f"epsilon (perturbation scale) must be a finite number > 0, got epsilon={epsilon!r}"
-            )
+    if isinstance(epsilon, (int, float)) and not (math.isfinite(float(epsilon)) and float(epsilon) > 0):
+        raise ValueError(f"epsilon (perturbation scale) must be a finite number > 0, got epsilon={epsilon!r}")
     if num_samples is not None and (
         isinstance(num_samples, bool) or int(num_samples) != num_samples or int(num_samples) < 1
     ):
@@ -120,7 +118,8 @@ _fy_loss.defvjp(_fy_fwd, _fy_bwd)
 def fenchel_young_loss(
     theta: jax.Array, target: jax.Array, key: jax.Array, *, k: int, epsilon=1.0, num_samples: int = 20
 ) -> jax.Array:
-    """Perturbed-additive Fenchel-Young loss ``mean_s[eta_s . topK(eta_s)] - theta . y``, ``eta_s = theta + eps Z_s``.
+    """Perturbed-additive Fenchel-Young loss ``mean_s[eta_s . topK(eta_s)] - theta . y``,
+    ``eta_s = theta + eps Z_s``.
 
     Args:
       theta: scores ``[N]``.

@@ -50,9 +50,15 @@ def expert_episodes(
     @jax.jit
     def run(keys):
         _, _, rec = rollout(
-            env, expert, jax.random.key(0), params, keys, params.horizon,
-            record=lambda tr: (tr.obs, tr.action), policy_batch_size=batch_size,
-        )  # fmt: skip
+            env,
+            expert,
+            jax.random.key(0),
+            params,
+            keys,
+            params.horizon,
+            record=lambda tr: (tr.obs, tr.action),
+            policy_batch_size=batch_size,
+        )
         return jnp.swapaxes(rec[0], 0, 1), jnp.swapaxes(rec[1], 0, 1).astype(rec[0].dtype)
 
     obs, action = run(keys)

@@ -21,6 +21,7 @@ the mean over init seeds and episodes with two standard errors (over episodes, o
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,8 +38,8 @@ from jaxretail.envs.assortment import (
     greedy_policy,
     random_policy,
 )
-from jaxretail.evaluation import assortment_learning as learning
 from jaxretail.envs.assortment.learned import ppo_config, ppo_policy, score_vector_env
+from jaxretail.evaluation import assortment_learning as learning
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
 from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_curve
 from jaxretail.evaluation.stats import mean_se
@@ -185,7 +186,13 @@ def run(args: argparse.Namespace) -> list[dict]:
         }
         boxes.update({k: {s: r.mean(0) for s, r in res["revenue"].items()} for k, res in learned.items()})
         learning.plot_boxes(boxes, out / "revenue_boxes.png")
-        print(f"wrote {out}/learning_curves.png, revenue_boxes.png", flush=True)
+        curves_json = {
+            name: {k: np.asarray(v).T.round(3).tolist() for k, v in res["metrics"].items()}
+            | {"best_point": res["best_point"].tolist(), "train_seconds": res["train_seconds"]}
+            for name, res in learned.items()
+        }  # per method: metric -> [init seed][evaluation point]
+        atomic_write_text(out / "learning_curves.json", json.dumps(curves_json))
+        print(f"wrote {out}/learning_curves.png, learning_curves.json, revenue_boxes.png", flush=True)
     if training is not None:
         test = {r["policy"]: r["mean_revenue"] for r in rows if r["split"] == "test"}
         plot_learning_curve(
@@ -209,16 +216,23 @@ def run_learned(env, params, args, splits, rows, curves) -> dict:
             name = f"{method} ({mode})"
             print(f"  training {name} for {len(args.init_seed_list)} init seeds at once ...", flush=True)
             res = learning.train_and_evaluate(
-                method, mode, env, params, splits, expert=expert_parametric_policy(),
-                init_seeds=args.init_seed_list, **overrides,
-            )  # fmt: skip
+                method,
+                mode,
+                env,
+                params,
+                splits,
+                expert=expert_parametric_policy(),
+                init_seeds=args.init_seed_list,
+                **overrides,
+            )
             learned[name] = res
             new_rows = learning.summary_rows(name, res["revenue"], splits)
             rows.extend(new_rows)
             for r in new_rows:
                 curves[r["split"]][name] = None
                 print(
-                    f"  [{r['split']:5s}] {name:18s} revenue {r['mean_revenue']:.2f} +- {r['se_revenue']:.2f} "
+                    f"  [{r['split']:5s}] {name:18s} revenue {r['mean_revenue']:.2f} "
+                    f"+- {r['se_revenue']:.2f} "
                     f"(episodes) +- {r['se_init_seeds']:.2f} (init seeds)",
                     flush=True,
                 )
