@@ -14,9 +14,11 @@ Expectations are Monte Carlo means over ``num_samples`` draws. The loss carries 
 whose backward pass is the pathwise (Danskin) estimate ``mean_s topK(theta + eps Z_s) - y`` from the
 forward pass's own samples: the exact gradient of the sampled objective, at the cost of the forward
 pass. ``optax.perturbations.make_perturbed_fun`` offers the score-function (REINFORCE) estimate of the
-same gradient; :func:`fenchel_young_grad_score_function` wraps it for comparison (see
-``benchmarks/bench_structured.py``: for the same samples its error is several times larger, so the
-pathwise estimate is the one used by the learners).
+same gradient; :func:`fenchel_young_grad_score_function` wraps it for comparison. Measured in
+``benchmarks/bench_structured.py`` (N=20, K=4, eps=1): variance per sample 2.2 (pathwise) against 131
+(score function, with its baseline), i.e. about 8 times the error for the same number of samples, or
+60 times the samples for the same error. The learners therefore use the pathwise estimate. (optax
+0.2.8 no longer has ``optax.monte_carlo``; ``optax.perturbations`` is its successor.)
 """
 
 from __future__ import annotations

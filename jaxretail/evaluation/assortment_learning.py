@@ -125,9 +125,11 @@ def train_and_evaluate(
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     all_seeds = [s for seeds in splits.values() for s in seeds]
-    table = evaluate_actors(spec, sel.best_params, all_seeds)  # one compiled rollout for every split
-    bounds = np.cumsum([0] + [len(seeds) for seeds in splits.values()])
-    revenue = {s: table[:, bounds[i] : bounds[i + 1]] for i, s in enumerate(splits)}
+    revenue = {}
+    if all_seeds:  # one compiled rollout for every split
+        table = evaluate_actors(spec, sel.best_params, all_seeds)
+        bounds = np.cumsum([0] + [len(seeds) for seeds in splits.values()])
+        revenue = {s: table[:, bounds[i] : bounds[i + 1]] for i, s in enumerate(splits)}
     metrics = {k: np.asarray(v) for k, v in res["metrics"].items()}
     updates = trainer.num_updates
     eval_steps = updates * 60 * params.horizon  # evaluation points x (30 + 30) episodes
