@@ -51,10 +51,10 @@ def test_sil_imitates_the_expert(tiny):
 
 
 def test_srl_selects_its_best_evaluation_point(tiny):
-    """(The paper's PPO shares this loop; its trainer runs in the main job, not here, to keep the suite short.)"""
+    """The paper's PPO shares this loop; its trainer runs in the main job, not here (suite time)."""
     method = "srl"
     env, params = tiny
-    extra = dict(num_candidates=3, fy_samples=4, critic_passes=2) if method == "srl" else {}
+    extra = dict(num_candidates=3, fy_samples=4, critic_passes=2)
     res = al.train_and_evaluate(
         method,
         "paper",
