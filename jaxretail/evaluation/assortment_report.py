@@ -9,11 +9,19 @@ undiscounted episode revenue, and writes ``results.csv``, ``results.json``, ``re
 ``cumulative_revenue.png`` (cumulative revenue over the ``T`` steps, mean with a 95% band) and
 ``ppo_training.png`` to the output folder. Run ``python scripts/evaluate_assortment.py
 --help`` for the options.
+
+``--methods sil,srl,paper-ppo`` adds the learned policies of Hoppe et al. (arXiv 2505.19053) under the
+paper's protocol (:mod:`jaxretail.evaluation.assortment_learning`): all ``--init-seeds`` trained at
+once, model selection on validation seeds, the kept actors evaluated on the train and test seeds, in
+each of ``--modes`` (``paper``: the original's conventions; ``clean``: without them). Their rows give
+the mean over init seeds and episodes with two standard errors (over episodes, over init seeds), and
+``learning_curves.png`` / ``revenue_boxes.png`` are added. Off by default (minutes per method).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -25,11 +33,13 @@ from jaxretail.agents.training import run as run_trainer
 from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.assortment import (
     DynamicAssortment,
+    expert_parametric_policy,
     expert_policy,
     greedy_policy,
     random_policy,
 )
 from jaxretail.envs.assortment.learned import ppo_config, ppo_policy, score_vector_env
+from jaxretail.evaluation import assortment_learning as learning
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
 from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_curve
 from jaxretail.evaluation.stats import mean_se
@@ -70,11 +80,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="episodes per chunk of the brute-force expert (bounds memory)",
     )
+    ap.add_argument(
+        "--methods",
+        default="",
+        help=f"learned methods of the paper to train and evaluate, comma-separated from {learning.METHODS}",
+    )
+    ap.add_argument("--modes", default="paper", help="'paper', 'clean' or 'paper,clean' (see --methods)")
+    ap.add_argument(
+        "--init-seeds",
+        default=",".join(map(str, learning.PAPER_INIT_SEEDS)),
+        help="initialisation seeds of the learned methods (trained at once)",
+    )
+    ap.add_argument(
+        "--learn-episodes",
+        type=int_at_least(0),
+        default=0,
+        help="override the paper's 200 training episodes of SRL / paper PPO and 8 epochs of SIL "
+        "(0: the paper's; for SIL the value is the number of epochs)",
+    )
     return ap
 
 
 def check_args(args: argparse.Namespace) -> dict:
-    """Build and validate everything the run needs (environment, seeds, PPO config); no compute."""
+    """Build and validate everything the run needs (environment, seeds, PPO config, learned methods);
+    no compute."""
+    try:
+        args.method_list = learning.parse_methods(args.methods)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in args.mode_list if m not in learning.MODES]
+    if bad or not args.mode_list:
+        raise ConfigError(f"--modes must list modes from {learning.MODES}, got --modes={args.modes!r}")
+    try:
+        args.init_seed_list = parse_seed_range(args.init_seeds)
+    except ValueError as err:
+        raise ConfigError(f"--init-seeds={args.init_seeds!r} is not a seed list: {err}") from None
+    if args.learn_episodes < 0:
+        raise ConfigError(f"--learn-episodes must be >= 0, got --learn-episodes={args.learn_episodes}")
     splits = {}
     for split in ("train", "test"):
         text = getattr(args, f"{split}_seeds")
@@ -174,7 +217,27 @@ def _run(args: argparse.Namespace, built: dict) -> list[dict]:
             "(compile included)",
             flush=True,
         )
+    learned = run_learned(env, params, args, splits, rows, curves) if args.method_list else {}
     write_outputs(out, rows, curves, args)
+    if learned:
+        test = {r["policy"]: r["mean_revenue"] for r in rows if r["split"] == "test"}
+        learning.plot_training_curves(
+            learned,
+            out / "learning_curves.png",
+            references={f"{k} (test seeds)": test[k] for k in ("expert", "greedy") if k in test},
+        )
+        boxes = {
+            k: {s: np.asarray(v).sum(1) for s, v in ((s, curves[s][k]) for s in splits)} for k in policies
+        }
+        boxes.update({k: {s: r.mean(0) for s, r in res["revenue"].items()} for k, res in learned.items()})
+        learning.plot_boxes(boxes, out / "revenue_boxes.png")
+        curves_json = {
+            name: {k: np.asarray(v).T.round(3).tolist() for k, v in res["metrics"].items()}
+            | {"best_point": res["best_point"].tolist(), "train_seconds": res["train_seconds"]}
+            for name, res in learned.items()
+        }  # per method: metric -> [init seed][evaluation point]
+        atomic_write_text(out / "learning_curves.json", json.dumps(curves_json))
+        print(f"wrote {out}/learning_curves.png, learning_curves.json, revenue_boxes.png", flush=True)
     if training is not None:
         test = {r["policy"]: r["mean_revenue"] for r in rows if r["split"] == "test"}
         plot_learning_curve(
@@ -183,6 +246,49 @@ def _run(args: argparse.Namespace, built: dict) -> list[dict]:
             references={f"{k} (test seeds)": test[k] for k in ("expert", "greedy", "random")},
         )
     return rows
+
+
+def run_learned(env, params, args, splits, rows, curves) -> dict:
+    """Train and evaluate ``--methods`` in each of ``--modes``; append their rows; return the results."""
+    learned = {}
+    for mode in args.mode_list:
+        for method in args.method_list:
+            overrides = {}
+            if args.learn_episodes:
+                overrides = (
+                    {"epochs": args.learn_episodes} if method == "sil" else {"episodes": args.learn_episodes}
+                )
+            name = f"{method} ({mode})"
+            print(f"  training {name} for {len(args.init_seed_list)} init seeds at once ...", flush=True)
+            res = learning.train_and_evaluate(
+                method,
+                mode,
+                env,
+                params,
+                splits,
+                expert=expert_parametric_policy(),
+                init_seeds=args.init_seed_list,
+                **overrides,
+            )
+            learned[name] = res
+            new_rows = learning.summary_rows(name, res["revenue"], splits)
+            rows.extend(new_rows)
+            for r in new_rows:
+                curves[r["split"]][name] = None
+                print(
+                    f"  [{r['split']:5s}] {name:18s} revenue {r['mean_revenue']:.2f} "
+                    f"+- {r['se_revenue']:.2f} "
+                    f"(episodes) +- {r['se_init_seeds']:.2f} (init seeds)",
+                    flush=True,
+                )
+            print(
+                f"  {name}: trained in {res['train_seconds']:.1f} s (compile included); selected evaluation "
+                f"points {res['best_point'].tolist()}",
+                flush=True,
+            )
+    for split in curves:  # the cumulative-revenue plot keeps the per-step baselines only
+        curves[split] = {k: v for k, v in curves[split].items() if v is not None}
+    return learned
 
 
 def train_ppo(env, params, args, checkpoint_dir: Path, config) -> dict:
@@ -202,11 +308,17 @@ def train_ppo(env, params, args, checkpoint_dir: Path, config) -> dict:
 
 def write_outputs(out: Path, rows: list[dict], curves: dict, args: argparse.Namespace) -> None:
     """Atomically write CSV, JSON (with run metadata), Markdown and the cumulative-revenue plot."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # learned rows add the init-seed columns
+    rows = [{k: r.get(k, "") for k in keys} for r in rows]
     write_rows(out, "results", rows, run_metadata(config=vars(args)))
-    lines = ["| split | policy | mean revenue | s.e. | episodes |", "|---|---|---|---|---|"]
+    lines = [
+        "| split | policy | mean revenue | s.e. (episodes) | s.e. (init seeds) | episodes |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| {r['split']} ({r['seeds']}) | {r['policy']} | {r['mean_revenue']:.2f} | "
-        f"{r['se_revenue']:.2f} | {r['episodes']} |"
+        f"{r['se_revenue']:.2f} | {r['se_init_seeds'] if r.get('se_init_seeds', '') != '' else '-'} "
+        f"| {r['episodes']} |"
         for r in rows
     ]
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")

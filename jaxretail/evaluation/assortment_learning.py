@@ -1,0 +1,204 @@
+"""Protocol of Hoppe et al. (arXiv 2505.19053) for the learned assortment policies SIL, SRL and the
+paper's PPO: every method trains all initialisation seeds at once (one ``vmap``ped trainer, run in
+jitted chunks with progress), selects its model on validation seeds 1001-1030 (and train seeds 1-30) at
+every evaluation point, and the kept actors are evaluated on train seeds 1-100 and test seeds 2001-2100.
+
+The environment reaches the agents only as a :class:`~jaxretail.agents.coaml.EnvSpec` and the expert
+only as a policy callable (its episodes become SIL's data), so ``jaxretail.agents`` never imports an
+environment; this module is the wiring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxretail.agents import coaml, sil, srl
+from jaxretail.agents.training import run as run_trainer
+from jaxretail.core.rollout import rollout
+from jaxretail.evaluation.plots import plt, save_figure
+from jaxretail.evaluation.stats import mean_se
+
+METHODS = ("sil", "srl", "paper-ppo")
+MODES = ("paper", "clean")
+PAPER_INIT_SEEDS = (14, 16, 18, 19, 28, 34, 41, 57, 72, 95)
+
+
+def parse_methods(text: str) -> list[str]:
+    """``"sil,srl"`` -> ``["sil", "srl"]``; ``""`` / ``"none"`` -> ``[]``.
+
+    Raises:
+      ValueError: naming an unknown method and the allowed ones.
+    """
+    names = [m.strip() for m in text.split(",") if m.strip() and m.strip() != "none"]
+    bad = [m for m in names if m not in METHODS]
+    if bad:
+        raise ValueError(f"--methods: unknown method(s) {bad}; allowed: {', '.join(METHODS)}")
+    return names
+
+
+def expert_episodes(
+    env, params, expert: Callable, seeds: Sequence[int], batch_size: int | None = 100
+) -> dict:
+    """The expert's observations ``[E, T, F, N]`` and assortments ``[E, T, N]`` on episodes ``key(seed)``."""
+    keys = jax.vmap(jax.random.key)(jnp.asarray(list(seeds), jnp.uint32))
+
+    @jax.jit
+    def run(keys):
+        _, _, rec = rollout(
+            env,
+            expert,
+            jax.random.key(0),
+            params,
+            keys,
+            params.horizon,
+            record=lambda tr: (tr.obs, tr.action),
+            policy_batch_size=batch_size,
+        )
+        return jnp.swapaxes(rec[0], 0, 1), jnp.swapaxes(rec[1], 0, 1).astype(rec[0].dtype)
+
+    obs, action = run(keys)
+    return {"obs": obs, "action": action}
+
+
+def make_trainer(method: str, mode: str, spec: coaml.EnvSpec, num_expert_episodes: int = 100, **overrides):
+    """The ``vmap``ped trainer of ``method`` with the paper's settings (``mode="clean"``: the original's
+    conventions off, see :mod:`jaxretail.agents.srl`); ``overrides`` replace config fields."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
+    paper = mode == "paper"
+    if method == "sil":
+        trainer = sil.make_sil(sil.SILConfig(paper_mode=paper, **overrides), spec, num_expert_episodes)
+    elif method == "srl":
+        trainer = srl.make_srl(srl.SRLConfig(paper_mode=paper, **overrides), spec)
+    elif method == "paper-ppo":
+        trainer = srl.make_paper_ppo(srl.PaperPPOConfig(paper_mode=paper, **overrides), spec)
+    else:
+        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    return srl.vmap_trainer(trainer)
+
+
+def evaluate_actors(spec: coaml.EnvSpec, actors: dict, seeds: Sequence[int], activation: str = "identity"):
+    """Episode revenue ``[S_init, E]`` of a batch of actors (leading axis: init seed) on ``seeds``."""
+    seeds = jnp.asarray(list(seeds), jnp.int32)
+    fn = jax.jit(jax.vmap(lambda a: coaml.evaluate_actor(spec, a, seeds, activation)))
+    return np.asarray(fn(actors))
+
+
+def train_and_evaluate(
+    method: str,
+    mode: str,
+    env,
+    params,
+    splits: dict[str, Sequence[int]],
+    *,
+    expert: Callable | None = None,
+    init_seeds: Sequence[int] = PAPER_INIT_SEEDS,
+    expert_seeds: Sequence[int] = range(1, 101),
+    chunk: int = 20,
+    progress: bool = True,
+    **overrides,
+) -> dict:
+    """Train ``method`` for every init seed at once, keep the selected actors, evaluate them on ``splits``.
+
+    SIL imitates ``expert`` (a rollout policy) on the episodes ``expert_seeds`` (paper: train seeds 1-100).
+
+    Returns ``{"metrics": {name: [updates, S_init]}, "revenue": {split: [S_init, E]},
+    "best_point": [S_init], "train_seconds", "eval_seconds", "env_steps"}``.
+    """
+    spec = coaml.EnvSpec(env, params, params.horizon, params.assortment_size)
+    data = None
+    start = time.perf_counter()
+    if method == "sil":
+        if expert is None:
+            raise ValueError("method 'sil' needs the expert policy (expert=...)")
+        data = expert_episodes(env, params, expert, expert_seeds)
+    trainer = make_trainer(method, mode, spec, len(expert_seeds), **overrides)
+    keys = jax.vmap(jax.random.key)(jnp.asarray(list(init_seeds), jnp.uint32))
+    res = run_trainer(trainer, keys, None, data, chunk_updates=chunk, progress=progress)
+    sel = res["state"]["selection"]
+    jax.block_until_ready(sel.best_params)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    all_seeds = [s for seeds in splits.values() for s in seeds]
+    revenue = {}
+    if all_seeds:  # one compiled rollout for every split
+        table = evaluate_actors(spec, sel.best_params, all_seeds)
+        bounds = np.cumsum([0] + [len(seeds) for seeds in splits.values()])
+        revenue = {s: table[:, bounds[i] : bounds[i + 1]] for i, s in enumerate(splits)}
+    metrics = {k: np.asarray(v) for k, v in res["metrics"].items()}
+    updates = trainer.num_updates
+    eval_steps = updates * 60 * params.horizon  # evaluation points x (30 + 30) episodes
+    train_steps = updates * params.horizon if method != "sil" else 0
+    return {
+        "metrics": metrics,
+        "revenue": revenue,
+        "best_point": np.asarray(sel.best_point),
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - start,
+        "env_steps": {"eval": eval_steps * len(init_seeds), "train": train_steps * len(init_seeds)},
+    }
+
+
+def summary_rows(name: str, revenue: dict[str, np.ndarray], split_seeds: dict) -> list[dict]:
+    """Mean revenue over init seeds and episodes with two standard errors: over episodes (of the
+    per-episode mean over init seeds) and over init seeds (of the per-seed mean over episodes)."""
+    rows = []
+    for split, r in revenue.items():
+        per_episode = mean_se(r.mean(axis=0))
+        per_init = mean_se(r.mean(axis=1))
+        seeds = split_seeds[split]
+        rows.append(
+            {
+                "split": split,
+                "seeds": f"{seeds[0]}-{seeds[-1]}",
+                "episodes": per_episode.n,
+                "policy": name,
+                "mean_revenue": round(per_episode.mean, 4),
+                "se_revenue": round(per_episode.se, 4),
+                "init_seeds": per_init.n,
+                "se_init_seeds": round(per_init.se, 4),
+            }
+        )
+    return rows
+
+
+def plot_training_curves(results: dict[str, dict], path, references: dict[str, float] | None = None) -> None:
+    """Evaluation revenue (mean of train and validation seeds) at every evaluation point, mean over
+    init seeds with a +-1 s.e. band, one line per method."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, res in results.items():
+        score = 0.5 * (res["metrics"]["train_revenue"] + res["metrics"]["val_revenue"])  # [P, S]
+        mean = score.mean(1)
+        se = score.std(1, ddof=1) / np.sqrt(score.shape[1]) if score.shape[1] > 1 else 0 * mean
+        x = np.arange(1, len(mean) + 1)
+        ax.plot(x, mean, label=name)
+        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+    for name, level in (references or {}).items():
+        ax.axhline(level, linestyle="--", linewidth=1, label=name)
+    ax.set_xlabel("evaluation point (episode)")
+    ax.set_ylabel("mean revenue, seeds 1-30 and 1001-1030")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    save_figure(fig, path)
+
+
+def plot_boxes(per_policy: dict[str, dict[str, np.ndarray]], path) -> None:
+    """Box plots of the episode revenue per policy, one panel per split (learned policies: the mean over
+    init seeds of each episode)."""
+    splits = list(next(iter(per_policy.values())).keys())
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(1.2 * len(per_policy) + 3, 4.5), squeeze=False, sharey=True
+    )
+    for ax, split in zip(axes[0], splits, strict=True):
+        names = list(per_policy)
+        ax.boxplot([per_policy[n][split] for n in names], showmeans=True)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{split} seeds")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_ylabel("episode revenue")
+    save_figure(fig, path)
