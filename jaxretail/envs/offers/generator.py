@@ -80,7 +80,7 @@ def simulate(
     levels=DEFAULT_LEVELS,
     full_price_share: float = 0.2,
     config: str = "benchmark",
-    cost_ratio: float = 0.6,
+    cost_ratio: float = 0.4,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Draw ``U * W * K`` occasions and the purchase history they imply.
 
