@@ -62,8 +62,12 @@ def markdown(rows: list[dict], fmt="{:.4f}") -> str:
 
 def plot_confusions(conf: dict[str, np.ndarray], path: Path) -> None:
     n = len(conf)
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.4), squeeze=False)
-    for ax, (name, cm) in zip(axes[0], conf.items(), strict=True):
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (name, cm) in zip(axes.flat, conf.items(), strict=False):
         norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
         for i in range(5):
@@ -73,7 +77,7 @@ def plot_confusions(conf: dict[str, np.ndarray], path: Path) -> None:
         ax.set_xticks(range(5), ACTION_NAMES, rotation=45, fontsize=6)
         ax.set_yticks(range(5), ACTION_NAMES, fontsize=6)
         ax.set_xlabel("predicted", fontsize=7)
-    axes[0][0].set_ylabel("actual (row-normalized)", fontsize=7)
+        ax.set_ylabel("actual (row-normalized)", fontsize=7)
     save_figure(fig, path)
 
 
@@ -88,7 +92,7 @@ def plot_per_class(per_class: list[dict], path: Path) -> None:
         ax.set_xticks(np.arange(5) + 0.4 - width / 2, ACTION_NAMES, fontsize=7)
         ax.set_title(f"per-class {metric}")
         ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=6)
+    axes[2].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     save_figure(fig, path)
 
 

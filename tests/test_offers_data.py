@@ -118,3 +118,16 @@ def test_completejourney_slice():
     np.testing.assert_array_equal(pos["label"], od.bin_discount(pos["realized_discount"].to_numpy(), od.DEFAULT_EDGES))
     assert df[[f"S{k}" for k in range(1, 16)]].notna().all().all()
     assert "84.51" in df.attrs["jaxretail"]["note"]
+
+
+def test_main_job_rejects_bad_options_with_exit_2():
+    import importlib.util as iu
+    from pathlib import Path
+
+    spec = iu.spec_from_file_location("evaluate_offers", Path(__file__).parents[1] / "scripts" / "evaluate_offers.py")
+    mod = iu.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for argv in (["--data", "dunnhumby"], ["--split", "weekly"], ["--updates", "0"]):
+        with pytest.raises(SystemExit) as err:
+            mod.parse_args(argv)
+        assert err.value.code == 2
