@@ -74,7 +74,10 @@ def main(argv=None):
         res["cj"] = {"load_s": t_load, "build_s": t_build, "rows": len(df),
                      "rows_per_s": len(df) / t_build, "ratio_to_load": t_build / t_load}  # fmt: skip
         del df
-        print(f"Complete Journey: load {t_load:.1f} s, full build {t_build:.1f} s -> {res['cj']['rows']:,} samples")
+        print(
+            f"Complete Journey: load {t_load:.1f} s, full build {t_build:.1f} s "
+            f"-> {res['cj']['rows']:,} samples"
+        )
 
     cfg = op.dqn_preset(args.updates)
     net = dqn.network(cfg, spaces.Discrete(5))
@@ -102,7 +105,10 @@ def main(argv=None):
     t_sk = time_python(sk, repeats=1)
     res["metrics"] = {"samples_per_s": n / met.seconds, "sklearn_samples_per_s": n / t_sk,
                       "ratio": t_sk / met.seconds, "compile_s": met.compile_s}  # fmt: skip
-    print(f"metrics: {n / met.seconds:,.0f} samples/s (scikit-learn subset {n / t_sk:,.0f}, x{t_sk / met.seconds:.1f})")
+    print(
+        f"metrics: {n / met.seconds:,.0f} samples/s "
+        f"(scikit-learn subset {n / t_sk:,.0f}, x{t_sk / met.seconds:.1f})"
+    )
 
     env_params = make_params(x, y, episode_length=10)
     trainer = dqn.make_trainer(cfg, batched(OfferEnv(), env_params, 8))
@@ -114,12 +120,15 @@ def main(argv=None):
 
     m = min(100_000, n)
     with threadpool_limits(1):
-        t_hgb = time_python(lambda: HistGradientBoostingClassifier(max_iter=50, early_stopping=False).fit(x[:m], y[:m]))
+        t_hgb = time_python(
+            lambda: HistGradientBoostingClassifier(max_iter=50, early_stopping=False).fit(x[:m], y[:m])
+        )
     res["training"] = {"updates_per_s": steps_s, "replay_samples_per_s": steps_s * cfg.batch_size,
                        "env_transitions_per_s": steps_s * 8, "compile_s": tr.compile_s,
                        "hgb_rows_per_s_50_iters": m / t_hgb}  # fmt: skip
     print(f"training: {steps_s:,.0f} updates/s = {steps_s * cfg.batch_size:,.0f} replay samples/s, "
-          f"{steps_s * 8:,.0f} transitions/s over {n:,} samples (HGB fit {m / t_hgb:,.0f} rows/s)")  # fmt: skip
+          f"{steps_s * 8:,.0f} transitions/s over {n:,} samples "
+          f"(HGB fit {m / t_hgb:,.0f} rows/s)")  # fmt: skip
     out = Path(args.out)
     atomic_write_text(out / "bench_offers.json", json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))

@@ -36,7 +36,9 @@ def parse_args(argv=None):
     p.add_argument("--weeks", type=int, default=26)
     p.add_argument("--occasions", type=int, default=8, help="products considered per customer-week")
     p.add_argument("--updates", type=int, default=20_000, help="DQN gradient steps (one env step of 8 each)")
-    p.add_argument("--max-train", type=int, default=200_000, help="cap on the gradient-boosting training rows")
+    p.add_argument(
+        "--max-train", type=int, default=200_000, help="cap on the gradient-boosting training rows"
+    )
     p.add_argument("--split", default="random", help="random | temporal")
     p.add_argument("--s15", default="offer", help="offer | realized (the paper's leaky S15)")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +58,9 @@ def markdown(rows: list[dict], fmt="{:.4f}") -> str:
     head = list(rows[0])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lines.append("| " + " | ".join(fmt.format(v) if isinstance(v, float) else str(v) for v in r.values()) + " |")
+        lines.append(
+            "| " + " | ".join(fmt.format(v) if isinstance(v, float) else str(v) for v in r.values()) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +121,8 @@ def main(argv=None) -> dict:
     try:
         if args.data == "simulated":
             sim = simulate(jax.random.fold_in(key, 1), args.customers, args.weeks, args.occasions)
-            df = build_offer_dataset("simulated", simulation=sim, split=args.split, s15=args.s15, seed=args.seed,
+            df = build_offer_dataset("simulated", simulation=sim, split=args.split, s15=args.s15,
+                                     seed=args.seed,
                                      progress=progress)  # fmt: skip
         else:
             df = build_offer_dataset("completejourney", split=args.split, s15=args.s15, seed=args.seed,
@@ -153,7 +158,8 @@ def main(argv=None) -> dict:
         conf[name] = r["confusion"]
         for c in range(5):
             per_class.append({"policy": name, "class": ACTION_NAMES[c], **{
-                k: float(r[k][c]) for k in ("precision", "recall", "f1", "support", "auc_ovr_per_class")}})  # fmt: skip
+                k: float(r[k][c])
+                for k in ("precision", "recall", "f1", "support", "auc_ovr_per_class")}})  # fmt: skip
     note = CJ_NOTE if args.data == "completejourney" else "simulated shoppers from the coupon population"
     meta = run_metadata(
         data=args.data, note=note, rows=len(df), train=len(train), test=len(test), dqn_updates=args.updates,
@@ -162,12 +168,15 @@ def main(argv=None) -> dict:
     )  # fmt: skip
     write_rows(out, "metrics", rows, meta)
     write_rows(out, "per_class", per_class, meta)
-    atomic_write_text(out / "confusion.json", __import__("json").dumps({k: v.tolist() for k, v in conf.items()}))
+    atomic_write_text(
+        out / "confusion.json", __import__("json").dumps({k: v.tolist() for k, v in conf.items()})
+    )
     atomic_write_text(out / "metrics.md", markdown(rows))
     plot_confusions(conf, out / "confusion.png")
     plot_per_class(per_class, out / "per_class.png")
     report = [f"# Offer evaluation ({args.data})", "", f"**Data.** {note}.", "",
-              f"{len(df):,} samples ({len(train):,} train / {len(test):,} test, {args.split} split, S15={args.s15}).",
+              f"{len(df):,} samples ({len(train):,} train / {len(test):,} test, {args.split} split, "
+              f"S15={args.s15}).",
               "", "## Metrics (test split)", "", markdown(rows, "{:.3f}")]  # fmt: skip
     rev = None
     if args.data == "simulated":
@@ -182,9 +191,15 @@ def main(argv=None) -> dict:
                  for n, v in rev.items()]  # fmt: skip
         atomic_write_text(out / "revenue.md", markdown(short))
         plot_revenue(rev, out / "revenue.png")
-        report += ["## Revenue per test sample (mean ± SE; offers to the simulated shoppers)", "", markdown(short)]
-    report += [f"DQN: {trained['transitions']:,} transitions, {trained['seconds']:.0f} s for both gammas; "
-               f"gradient boosting on {len(sub):,} rows, {t_hgb:.0f} s; total {time.perf_counter() - t0:.0f} s."]
+        report += [
+            "## Revenue per test sample (mean ± SE; offers to the simulated shoppers)",
+            "",
+            markdown(short),
+        ]
+    report += [
+        f"DQN: {trained['transitions']:,} transitions, {trained['seconds']:.0f} s for both gammas; "
+        f"gradient boosting on {len(sub):,} rows, {t_hgb:.0f} s; total {time.perf_counter() - t0:.0f} s."
+    ]
     atomic_write_text(out / "report.md", "\n".join(report) + "\n")
     print("\n".join(report))
     return {"metrics": rows, "revenue": rev, "meta": meta}

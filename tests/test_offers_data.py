@@ -43,7 +43,9 @@ def test_builder_mix_splits_schema_and_parquet(sim, tmp_path):
     back = od.read_samples(path)
     pd.testing.assert_frame_equal(back, df, check_like=False)
     assert back.attrs["jaxretail"]["source"] == "simulated"
-    tmp = od.build_offer_dataset("simulated", simulation=sim, split="temporal", s15="realized", progress=False)
+    tmp = od.build_offer_dataset(
+        "simulated", simulation=sim, split="temporal", s15="realized", progress=False
+    )
     assert tmp.loc[tmp["split"] == "train", "day"].max() <= tmp.loc[tmp["split"] == "test", "day"].min()
     # the paper's S15 is the discount of the purchase: the class's level, 0 for non-purchases
     np.testing.assert_allclose(tmp["S15"], np.r_[0.0, LEVELS][tmp["label"]], atol=1e-6)
@@ -82,7 +84,8 @@ def test_history_features_by_hand():
 
 
 def test_bin_discount_and_negatives_are_not_purchases():
-    np.testing.assert_array_equal(od.bin_discount(np.array([0, 0.049, 0.05, 0.2, 0.25, 0.9]), (0.05, 0.15, 0.25)),
+    d = np.array([0, 0.049, 0.05, 0.2, 0.25, 0.9])
+    np.testing.assert_array_equal(od.bin_discount(d, (0.05, 0.15, 0.25)),
                                   [1, 1, 2, 3, 4, 4])  # fmt: skip
     tx = _tiny_tx()
     neg = od.sample_negatives(tx, 50, np.random.default_rng(0))
@@ -115,7 +118,9 @@ def test_completejourney_slice():
     pos = df[df["label"] > 0]
     kept = tx[(tx["quantity"] > 0) & (tx["sales_value"] > 0)]
     assert len(pos) == len(kept) and len(df) - len(pos) == round(1.5 * len(pos))
-    np.testing.assert_array_equal(pos["label"], od.bin_discount(pos["realized_discount"].to_numpy(), od.DEFAULT_EDGES))
+    np.testing.assert_array_equal(
+        pos["label"], od.bin_discount(pos["realized_discount"].to_numpy(), od.DEFAULT_EDGES)
+    )
     assert df[[f"S{k}" for k in range(1, 16)]].notna().all().all()
     assert "84.51" in df.attrs["jaxretail"]["note"]
 
@@ -124,7 +129,9 @@ def test_main_job_rejects_bad_options_with_exit_2():
     import importlib.util as iu
     from pathlib import Path
 
-    spec = iu.spec_from_file_location("evaluate_offers", Path(__file__).parents[1] / "scripts" / "evaluate_offers.py")
+    spec = iu.spec_from_file_location(
+        "evaluate_offers", Path(__file__).parents[1] / "scripts" / "evaluate_offers.py"
+    )
     mod = iu.module_from_spec(spec)
     spec.loader.exec_module(mod)
     for argv in (["--data", "dunnhumby"], ["--split", "weekly"], ["--updates", "0"]):

@@ -44,7 +44,11 @@ def test_revenue_against_brute_force_and_oracle_bounds():
     rng = np.random.default_rng(0)
     n = 400
     d_min = np.where(rng.random(n) < 0.4, 0.0, rng.random(n) * 0.6).astype(np.float32)
-    price, qty, cost = rng.uniform(1, 5, n).astype(np.float32), rng.integers(1, 3, n), np.full(n, 0.8, np.float32)
+    price, qty, cost = (
+        rng.uniform(1, 5, n).astype(np.float32),
+        rng.integers(1, 3, n),
+        np.full(n, 0.8, np.float32),
+    )
     levels = np.array([0.0, 0.1, 0.2, 0.3], np.float32)
     act = rng.integers(0, 5, n)
     out = jax.tree.map(np.asarray, outcomes(jnp.asarray(act), d_min, price, jnp.asarray(qty), cost, levels))
@@ -61,7 +65,9 @@ def test_revenue_against_brute_force_and_oracle_bounds():
         conv_o, conv_a = np.asarray(ora["conversion"]), np.asarray(other["conversion"])
         assert np.all(conv_a <= conv_o)
         both = conv_a > 0
-        assert np.all(np.asarray(ora["discount_spend"])[both] <= np.asarray(other["discount_spend"])[both] + 1e-6)
+        assert np.all(
+            np.asarray(ora["discount_spend"])[both] <= np.asarray(other["discount_spend"])[both] + 1e-6
+        )
     s = summary(ora, outcomes(jnp.zeros(n, jnp.int32), *cols))
     assert float(s["conversion_diff"]) > 0 and np.isfinite(float(s["revenue_diff_se"]))
 

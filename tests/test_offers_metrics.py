@@ -27,7 +27,11 @@ def _check_against_sklearn(y, q):
         if avg == "micro":
             np.testing.assert_allclose(r["micro_f1"], skm.f1_score(y, pred, average="micro"), atol=1e-6)
             continue
-        for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+        for name, fn in (
+            ("precision", skm.precision_score),
+            ("recall", skm.recall_score),
+            ("f1", skm.f1_score),
+        ):
             ref = fn(y, pred, average="macro", zero_division=0)
             np.testing.assert_allclose(r[f"{key}_{name}"], ref, atol=1e-6, err_msg=name)
     np.testing.assert_allclose(
@@ -48,7 +52,9 @@ def _check_against_sklearn(y, q):
     cm = skm.confusion_matrix(y, pred, labels=range(5))
     np.testing.assert_allclose(r["wma"], (cm * WEIGHT_TABLE).sum() / (10 * len(y)), atol=1e-6)
     y2, p2 = (y > 0).astype(int), (pred > 0).astype(int)
-    np.testing.assert_allclose(r["two_class_f1"], skm.f1_score(y2, p2, average="macro", zero_division=0), atol=1e-6)
+    np.testing.assert_allclose(
+        r["two_class_f1"], skm.f1_score(y2, p2, average="macro", zero_division=0), atol=1e-6
+    )
     np.testing.assert_allclose(r["two_class_accuracy"], skm.accuracy_score(y2, p2), atol=1e-6)
     assert all(np.isfinite(r[k]) for k in om.SCALAR_METRICS)
     return r

@@ -86,7 +86,9 @@ def check_transactions(tx: pd.DataFrame) -> pd.DataFrame:
     """Raise ``ValueError`` naming the column for a missing column, a non-finite or negative value."""
     missing = [c for c in TRANSACTION_COLUMNS if c not in tx.columns]
     if missing:
-        raise ValueError(f"transactions table is missing column(s) {missing}; required: {list(TRANSACTION_COLUMNS)}")
+        raise ValueError(
+            f"transactions table is missing column(s) {missing}; required: {list(TRANSACTION_COLUMNS)}"
+        )
     for col in NONNEGATIVE + ("week", "day"):
         values = tx[col].to_numpy()
         bad = ~np.isfinite(values.astype(np.float64)) | (values < 0)
@@ -169,9 +171,7 @@ def history_features(tx: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.S
     dl, df_, dc = (bd.max().reindex(cust.index), bd.min().reindex(cust.index), bd.count().reindex(cust.index))
     cust["S13"] = _interval(dl.fillna(0).to_numpy(), df_.fillna(0).to_numpy(), dc.fillna(0).to_numpy(), span)
     recency = tx["day"].max() + 1 - cust["_last"]
-    cust["S14"] = (
-        _quintile(recency, ascending=False) + _quintile(cust["S6"]) + _quintile(gb["paid"].sum())
-    )
+    cust["S14"] = _quintile(recency, ascending=False) + _quintile(cust["S6"]) + _quintile(gb["paid"].sum())
     return prod, cust, pw
 
 
@@ -251,14 +251,17 @@ def _simulated_samples(sim, levels, negative_ratio, rng):
     idx_neg, idx_pos = np.flatnonzero(label == 0), np.flatnonzero(label > 0)
     n_neg = min(len(idx_neg), int(round(negative_ratio * len(idx_pos))))
     n_pos = min(len(idx_pos), int(round(n_neg / negative_ratio)))
-    keep = np.sort(np.concatenate([rng.choice(idx_neg, n_neg, replace=False), rng.choice(idx_pos, n_pos, replace=False)]))
+    keep = np.sort(
+        np.concatenate([rng.choice(idx_neg, n_neg, replace=False), rng.choice(idx_pos, n_pos, replace=False)])
+    )
     occ = occ.iloc[keep].reset_index(drop=True)
     lv = np.asarray((0.0,) + tuple(levels), np.float32)
     samples = pd.DataFrame(
         {
             "customer": occ["customer"], "product": occ["product"], "week": occ["week"], "day": occ["day"],
             "label": occ["label"], "price": occ["shelf_price"], "quantity": occ["quantity"],
-            "realized_discount": lv[occ["label"].to_numpy()], "sufficient_discount": occ["sufficient_discount"],
+            "realized_discount": lv[occ["label"].to_numpy()],
+            "sufficient_discount": occ["sufficient_discount"],
             "unit_cost": occ["unit_cost"], "_offer": occ["shelf_discount"],
         }
     )  # fmt: skip
@@ -353,7 +356,9 @@ def _offer_lookup(tx, samples) -> np.ndarray:
 def write_samples(samples: pd.DataFrame, path: str | os.PathLike, meta: dict) -> None:
     """Write the samples table atomically as Parquet with ``meta`` in the schema metadata."""
     table = pa.Table.from_pandas(samples, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"jaxretail": json.dumps(meta).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"jaxretail": json.dumps(meta).encode()}
+    )
     with atomic_path(Path(path)) as tmp:
         pq.write_table(table, tmp)
 

@@ -30,7 +30,8 @@ PAPER_HIDDEN = (256, 128, 64, 32)
 
 
 def dqn_preset(num_updates: int = 20_000, gamma: float = 0.95, **overrides) -> dqn.DQNConfig:
-    """The paper's DQN settings (module docstring); ``num_updates`` gradient steps, one vector-env step each."""
+    """The paper's DQN settings (module docstring); ``num_updates`` gradient steps, one vector-env
+    step each."""
     hyper = dqn.DQNHyper(
         learning_rate=1e-3, gamma=gamma, epsilon_start=1.0, epsilon_end=0.05, exploration_fraction=0.5,
         tau=1.0, max_grad_norm=1e6,
@@ -68,9 +69,13 @@ def train_dqn(
     trainer = dqn.make_trainer(config, batched(env, params, num_envs))
     hyper = _stack([dataclasses.replace(config.hyper, gamma=float(g)) for g in gammas])
     vtrainer = Trainer(
-        jax.vmap(trainer.init, in_axes=(None, 0)), jax.vmap(trainer.update, in_axes=(0, None)), trainer.num_updates
+        jax.vmap(trainer.init, in_axes=(None, 0)),
+        jax.vmap(trainer.update, in_axes=(0, None)),
+        trainer.num_updates,
     )
-    out = run(vtrainer, key, hyper, None, chunk_updates=min(chunk_updates, config.num_updates), progress=progress)
+    out = run(
+        vtrainer, key, hyper, None, chunk_updates=min(chunk_updates, config.num_updates), progress=progress
+    )
     return {
         "params": out["state"].params,
         "metrics": out["metrics"],
@@ -127,9 +132,14 @@ evaluate_scores = jax.jit(classification_report)
 def revenue_table(actions: dict[str, np.ndarray], test, levels) -> dict[str, dict]:
     """Revenue, margin, conversion and discount spend per policy (means with SE) and paired differences
     against the no-offer policy, on the simulated test samples (``test``: the samples DataFrame)."""
-    cols = [jnp.asarray(test[c].to_numpy(np.float32)) for c in ("sufficient_discount", "price", "quantity", "unit_cost")]
+    cols = [
+        jnp.asarray(test[c].to_numpy(np.float32))
+        for c in ("sufficient_discount", "price", "quantity", "unit_cost")
+    ]
     ref = outcomes(jnp.zeros(len(test), jnp.int32), *cols, levels)
     return {
-        name: {k: float(v) for k, v in summary(outcomes(jnp.asarray(a, jnp.int32), *cols, levels), ref).items()}
+        name: {
+            k: float(v) for k, v in summary(outcomes(jnp.asarray(a, jnp.int32), *cols, levels), ref).items()
+        }
         for name, a in actions.items()
     }

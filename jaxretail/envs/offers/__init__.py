@@ -29,6 +29,7 @@ from jaxretail.envs.offers.types import (
 __all__ = [
     "ACTION_NAMES", "DEFAULT_EDGES", "DEFAULT_LEVELS", "FEATURES", "NUM_ACTIONS", "OUTCOMES", "REWARD_TABLE",
     "SCALAR_METRICS", "WEIGHT_TABLE", "OfferEnv", "OfferParams", "OfferState", "check_edges_levels",
-    "classification_report", "confusion_matrix", "make_params", "no_offer", "occasion_outcome", "offer_outcome",
+    "classification_report", "confusion_matrix", "make_params", "no_offer", "occasion_outcome",
+    "offer_outcome",
     "oracle", "outcomes", "reward", "simulate", "summary", "uniform_discount",
 ]  # fmt: skip

@@ -31,13 +31,17 @@ def make_params(features, labels, episode_length: int = 10, reward_table=REWARD_
     if not np.all(np.isfinite(features)):
         raise ValueError("features must be finite (found NaN or inf)")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_ACTIONS):
-        raise ValueError(f"labels must lie in 0..{NUM_ACTIONS - 1}, got range [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"labels must lie in 0..{NUM_ACTIONS - 1}, got range [{labels.min()}, {labels.max()}]"
+        )
     if isinstance(episode_length, bool) or int(episode_length) != episode_length or episode_length < 1:
         raise ValueError(f"episode_length must be a positive integer, got episode_length={episode_length!r}")
     table = np.asarray(reward_table, np.float32)
     if table.shape != (NUM_ACTIONS, NUM_ACTIONS) or not np.all(np.isfinite(table)):
         raise ValueError(f"reward_table must be a finite [5, 5] array, got shape {table.shape}")
-    return OfferParams(jnp.asarray(features), jnp.asarray(labels, jnp.int32), jnp.asarray(table), int(episode_length))
+    return OfferParams(
+        jnp.asarray(features), jnp.asarray(labels, jnp.int32), jnp.asarray(table), int(episode_length)
+    )
 
 
 def reward(label: jax.Array, action: jax.Array, table: jax.Array) -> jax.Array:

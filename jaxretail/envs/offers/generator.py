@@ -19,11 +19,11 @@ for real data.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import functools
 
 from jaxretail.core.counter_rng import hash_normal, hash_uniform, seed_from_key
 from jaxretail.envs.coupon.configs import BENCHMARK_CATEGORY_SIZES, Dist, get_config
@@ -55,7 +55,11 @@ def draw(spec: Dist, key: jax.Array, shape=()) -> jax.Array:
 
 
 def occasion_outcome(
-    utility: jax.Array, price_coef: jax.Array, base_price: jax.Array, shelf_price: jax.Array, levels: jax.Array
+    utility: jax.Array,
+    price_coef: jax.Array,
+    base_price: jax.Array,
+    shelf_price: jax.Array,
+    levels: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One occasion: ``(WTP, smallest sufficient discount d* in [0, 1], true class 0..4)``.
 
@@ -99,7 +103,8 @@ def simulate(
       coupon_match_disc, week, day``).
     """
     for name, v in (("num_customers", num_customers), ("num_weeks", num_weeks),
-                    ("occasions_per_week", occasions_per_week), ("num_categories", num_categories)):  # fmt: skip
+                    ("occasions_per_week", occasions_per_week),
+                    ("num_categories", num_categories)):  # fmt: skip
         if isinstance(v, bool) or int(v) != v or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {name}={v!r}")
     if not 0.0 < full_price_share < 1.0:
@@ -147,7 +152,9 @@ def _simulate(key, levels, share, cfg, U, W, K):
     # (a01 [I], a11 [I], depth [W, I]) come from one Gamma call, Beta(a, b) = G_a / (G_a + G_b)
     specs = ((cfg.discount_start, 1), (cfg.discount_stay, 1), (cfg.discount_depth, W))
     conc = [(dict(d.kwargs)["concentration1"], dict(d.kwargs)["concentration0"]) for d, _ in specs]
-    alpha = jnp.concatenate([jnp.full((n * num_products, 2), jnp.asarray(c)) for (_, n), c in zip(specs, conc)])
+    alpha = jnp.concatenate(
+        [jnp.full((n * num_products, 2), jnp.asarray(c)) for (_, n), c in zip(specs, conc, strict=True)]
+    )
     g = jax.random.gamma(next(keys), alpha)
     betas = g[:, 0] / (g[:, 0] + g[:, 1])
     a01, a11 = betas[:num_products], betas[num_products : 2 * num_products]

@@ -82,7 +82,8 @@ def check_edges_levels(edges, levels) -> tuple[tuple[float, ...], tuple[float, .
     for k, v in enumerate(levels):
         if not (bounds[k] <= v < bounds[k + 1]):
             raise ValueError(
-                f"levels[{k}]={v!r} must lie in its class bin [{bounds[k]}, {bounds[k + 1]}) of edges={edges!r}"
+                f"levels[{k}]={v!r} must lie in its class bin [{bounds[k]}, {bounds[k + 1]}) "
+                f"of edges={edges!r}"
             )
     return edges, levels
 
