@@ -174,7 +174,7 @@ def main(argv=None) -> dict:
     atomic_write_text(out / "metrics.md", markdown(rows))
     plot_confusions(conf, out / "confusion.png")
     plot_per_class(per_class, out / "per_class.png")
-    report = [f"# Offer evaluation ({args.data})", "", f"**Data.** {note}.", "",
+    report = [f"# Offer evaluation ({args.data})", "", f"**Data.** {note.rstrip('.')}.", "",
               f"{len(df):,} samples ({len(train):,} train / {len(test):,} test, {args.split} split, "
               f"S15={args.s15}).",
               "", "## Metrics (test split)", "", markdown(rows, "{:.3f}")]  # fmt: skip
