@@ -59,16 +59,29 @@ def _macro(values, mask):
     return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
 
 
-def binary_auc(score: jax.Array, positive: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    """ROC AUC of ``score [N]`` for ``positive [N]`` among the ``mask`` rows (ties count 1/2).
+def sorted_ties(score: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(order, start, end) [N]``: the ascending sort of ``score`` and, for each sorted position, the
+    first and last position of its group of equal scores (cumulative max / min, no search)."""
+    order = jnp.argsort(score)
+    s = score[order]
+    n = s.shape[0]
+    idx = jnp.arange(n)
+    change = s[1:] != s[:-1]
+    start = jax.lax.cummax(jnp.where(jnp.concatenate([jnp.array([True]), change]), idx, 0))
+    end = jax.lax.cummin(jnp.where(jnp.concatenate([change, jnp.array([True])]), idx, n - 1), reverse=True)
+    return order, start, end
 
-    Mann-Whitney form with mid-ranks: ``(sum of positive ranks - P (P + 1) / 2) / (P N)``. Returns NaN
-    when the masked rows hold no positive or no negative (AUC undefined)."""
-    mask = jnp.ones_like(positive, bool) if mask is None else mask
-    x = jnp.where(mask, score.astype(jnp.float32), jnp.inf)
-    s = jnp.sort(x)
-    rank = (jnp.searchsorted(s, x, side="left") + jnp.searchsorted(s, x, side="right") + 1) / 2.0
-    pos = positive & mask
+
+def auc_from_sorted(ties, positive: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mann-Whitney AUC among the ``mask`` rows from :func:`sorted_ties` of the scores (all rows).
+
+    A masked row's mid-rank among the masked rows is the mean of the first and last masked rank of its
+    tie group: ``(masked before the group + 1 + masked up to the group's end) / 2``."""
+    order, start, end = ties
+    m = mask[order].astype(jnp.int32)
+    cm = jnp.cumsum(m)
+    rank = ((cm[start] - m[start]) + 1 + cm[end]) / 2.0
+    pos = (positive & mask)[order]
     n_pos = jnp.sum(pos).astype(jnp.float32)
     n_neg = jnp.sum(mask & ~positive).astype(jnp.float32)
     u = jnp.sum(jnp.where(pos, rank, 0.0)) - n_pos * (n_pos + 1) / 2
@@ -76,27 +89,37 @@ def binary_auc(score: jax.Array, positive: jax.Array, mask: jax.Array | None = N
     return jnp.where(defined, u / jnp.where(defined, n_pos * n_neg, 1.0), jnp.nan)
 
 
+def binary_auc(score: jax.Array, positive: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """ROC AUC of ``score [N]`` for ``positive [N]`` among the ``mask`` rows (ties count 1/2); NaN when
+    the masked rows hold no positive or no negative (AUC undefined)."""
+    mask = jnp.ones_like(positive, bool) if mask is None else mask
+    return auc_from_sorted(sorted_ties(score.astype(jnp.float32)), positive, mask)
+
+
 def auc_ovr(y_true: jax.Array, prob: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(per-class AUC [K] (NaN if undefined), macro AUC over the defined classes)``."""
-    k = prob.shape[1]
-    aucs = jax.vmap(lambda c: binary_auc(prob[:, c], y_true == c))(jnp.arange(k))
+    ties = jax.vmap(sorted_ties, in_axes=1)(prob.astype(jnp.float32))  # each [K, N]
+    every = jnp.ones_like(y_true, bool)
+    aucs = jax.vmap(lambda t, c: auc_from_sorted(t, y_true == c, every))(ties, jnp.arange(prob.shape[1]))
     defined = ~jnp.isnan(aucs)
     return aucs, _macro(jnp.where(defined, aucs, 0.0), defined)
 
 
 def auc_ovo(y_true: jax.Array, prob: jax.Array) -> jax.Array:
     """Hand & Till (2001) M-measure: mean over class pairs ``(j, k)`` of ``(A(j|k) + A(k|j)) / 2``,
-    each on the rows of classes ``j`` and ``k``; pairs with an absent class are left out."""
+    each on the rows of classes ``j`` and ``k``; pairs with an absent class are left out. Each class's
+    scores are sorted once and shared by its pairs."""
+    ties = jax.vmap(sorted_ties, in_axes=1)(prob.astype(jnp.float32))
     pairs = np.array(list(itertools.combinations(range(prob.shape[1]), 2)), np.int32)
 
     def pair(jk):
         j, k = jk[0], jk[1]
         mask = (y_true == j) | (y_true == k)
-        a_jk = binary_auc(prob[:, j], y_true == j, mask)
-        a_kj = binary_auc(prob[:, k], y_true == k, mask)
-        return (a_jk + a_kj) / 2
+        t_j = jax.tree.map(lambda a: a[j], ties)
+        t_k = jax.tree.map(lambda a: a[k], ties)
+        return (auc_from_sorted(t_j, y_true == j, mask) + auc_from_sorted(t_k, y_true == k, mask)) / 2
 
-    vals = jax.vmap(pair)(jnp.asarray(pairs))
+    vals = jax.lax.map(pair, jnp.asarray(pairs))
     defined = ~jnp.isnan(vals)
     return _macro(jnp.where(defined, vals, 0.0), defined)
 
