@@ -28,9 +28,9 @@ from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="simulated", help="simulated | completejourney")
+    p.add_argument("--data", default="simulated", choices=("simulated", "completejourney"))
     p.add_argument("--out", default="results/offers")
     p.add_argument("--customers", type=int, default=800, help="simulated shoppers")
     p.add_argument("--weeks", type=int, default=26)
@@ -39,15 +39,17 @@ def parse_args(argv=None):
     p.add_argument(
         "--max-train", type=int, default=200_000, help="cap on the gradient-boosting training rows"
     )
-    p.add_argument("--split", default="random", help="random | temporal")
-    p.add_argument("--s15", default="offer", help="offer | realized (the paper's leaky S15)")
+    p.add_argument("--split", default="random", choices=SPLITS)
+    p.add_argument("--s15", default="offer", choices=S15_MODES, help="realized: the paper's leaky S15")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse_args(argv=None):
+    """Parsed options; a bad value prints one line and exits with status 2."""
+    p = build_parser()
     args = p.parse_args(argv)
-    if args.data not in ("simulated", "completejourney"):
-        p.exit(2, f"error: --data must be simulated or completejourney, got {args.data!r}\n")
-    if args.split not in SPLITS or args.s15 not in S15_MODES:
-        p.exit(2, f"error: --split must be one of {SPLITS} and --s15 one of {S15_MODES}\n")
     for name in ("customers", "weeks", "occasions", "updates", "max_train"):
         if getattr(args, name) < 1:
             p.exit(2, f"error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}\n")
