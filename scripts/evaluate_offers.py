@@ -1,0 +1,211 @@
+"""Evaluate the offer DQN (gamma 0.95 and 0), a gradient-boosting baseline and fixed policies.
+
+    python scripts/evaluate_offers.py                       # simulated shoppers (a few minutes on CPU)
+    python scripts/evaluate_offers.py --data completejourney  # 84.51 Complete Journey (extra `data`)
+
+Writes to ``--out`` (atomically): ``metrics.{csv,json,md}`` (the paper's metrics per policy),
+``per_class.{csv,json}``, ``confusion.json``, ``confusion.png``, ``per_class.png`` and, on simulated data,
+``revenue.{csv,json,md}`` and ``revenue.png`` (revenue, margin, conversion and discount spend per test
+sample with standard errors, and paired differences against no offer), plus ``report.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxretail.data.offers import CJ_NOTE, S15_MODES, SPLITS, build_offer_dataset, model_inputs
+from jaxretail.envs.offers import ACTION_NAMES, SCALAR_METRICS, simulate
+from jaxretail.evaluation import offers_protocol as op
+from jaxretail.evaluation.plots import plt, save_figure
+from jaxretail.evaluation.tables import run_metadata, write_rows
+from jaxretail.utils.atomic import atomic_write_text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="simulated", choices=("simulated", "completejourney"))
+    p.add_argument("--out", default="results/offers")
+    p.add_argument("--customers", type=int, default=800, help="simulated shoppers")
+    p.add_argument("--weeks", type=int, default=26)
+    p.add_argument("--occasions", type=int, default=8, help="products considered per customer-week")
+    p.add_argument("--updates", type=int, default=20_000, help="DQN gradient steps (one env step of 8 each)")
+    p.add_argument(
+        "--max-train", type=int, default=200_000, help="cap on the gradient-boosting training rows"
+    )
+    p.add_argument("--split", default="random", choices=SPLITS)
+    p.add_argument("--s15", default="offer", choices=S15_MODES, help="realized: the paper's leaky S15")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse_args(argv=None):
+    """Parsed options; a bad value prints one line and exits with status 2."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    for name in ("customers", "weeks", "occasions", "updates", "max_train"):
+        if getattr(args, name) < 1:
+            p.exit(2, f"error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}\n")
+    return args
+
+
+def markdown(rows: list[dict], fmt="{:.4f}") -> str:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append(
+            "| " + " | ".join(fmt.format(v) if isinstance(v, float) else str(v) for v in r.values()) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_confusions(conf: dict[str, np.ndarray], path: Path) -> None:
+    n = len(conf)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (name, cm) in zip(axes.flat, conf.items(), strict=False):
+        norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        for i in range(5):
+            for j in range(5):
+                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks(range(5), ACTION_NAMES, rotation=45, fontsize=6)
+        ax.set_yticks(range(5), ACTION_NAMES, fontsize=6)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("actual (row-normalized)", fontsize=7)
+    save_figure(fig, path)
+
+
+def plot_per_class(per_class: list[dict], path: Path) -> None:
+    names = list(dict.fromkeys(r["policy"] for r in per_class))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    width = 0.8 / len(names)
+    for ax, metric in zip(axes, ("precision", "recall", "f1"), strict=True):
+        for k, name in enumerate(names):
+            vals = [r[metric] for r in per_class if r["policy"] == name]
+            ax.bar(np.arange(5) + k * width, vals, width, label=name)
+        ax.set_xticks(np.arange(5) + 0.4 - width / 2, ACTION_NAMES, fontsize=7)
+        ax.set_title(f"per-class {metric}")
+        ax.set_ylim(0, 1)
+    axes[2].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    save_figure(fig, path)
+
+
+def plot_revenue(rev: dict[str, dict], path: Path) -> None:
+    names = list(rev)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    for ax, metric in zip(axes, ("revenue", "margin", "conversion", "discount_spend"), strict=True):
+        m = [rev[n][f"{metric}_mean"] for n in names]
+        se = [rev[n][f"{metric}_se"] for n in names]
+        ax.bar(range(len(names)), m, yerr=1.96 * np.asarray(se), capsize=3)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{metric} per sample (95% CI)", fontsize=9)
+    save_figure(fig, path)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    key = jax.random.key(args.seed)
+    progress = not args.no_progress
+    try:
+        if args.data == "simulated":
+            sim = simulate(jax.random.fold_in(key, 1), args.customers, args.weeks, args.occasions)
+            df = build_offer_dataset("simulated", simulation=sim, split=args.split, s15=args.s15,
+                                     seed=args.seed,
+                                     progress=progress)  # fmt: skip
+        else:
+            df = build_offer_dataset("completejourney", split=args.split, s15=args.s15, seed=args.seed,
+                                     progress=progress)  # fmt: skip
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    t_data = time.perf_counter() - t0
+    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    x_tr, y_tr, stats = model_inputs(train)
+    x_te, y_te, _ = model_inputs(test, stats)
+    levels = df.attrs["jaxretail"]["levels"]
+
+    cfg = op.dqn_preset(args.updates)
+    gammas = (0.95, 0.0)
+    trained = op.train_dqn(x_tr, y_tr, jax.random.fold_in(key, 2), cfg, gammas, progress=progress)
+    scores = {}
+    for g, gamma in enumerate(gammas):
+        params = jax.tree.map(lambda x, g=g: x[g], trained["params"])
+        scores[f"DQN gamma={gamma:g}"] = op.q_values(cfg, params, x_te)
+    rng = np.random.default_rng(args.seed)
+    sub = rng.choice(len(x_tr), min(args.max_train, len(x_tr)), replace=False)
+    t_hgb = time.perf_counter()
+    scores["gradient boosting"] = jnp.asarray(op.supervised_baseline(x_tr[sub], y_tr[sub], x_te, args.seed))
+    t_hgb = time.perf_counter() - t_hgb
+    scores.update(op.baseline_scores(x_te, y_te, with_oracle=args.data == "simulated"))
+
+    rows, per_class, conf = [], [], {}
+    y = jnp.asarray(y_te)
+    for name, q in scores.items():
+        r = jax.tree.map(np.asarray, op.evaluate_scores(y, q))
+        rows.append({"policy": name, **{k: float(r[k]) for k in SCALAR_METRICS}})
+        conf[name] = r["confusion"]
+        for c in range(5):
+            per_class.append({"policy": name, "class": ACTION_NAMES[c], **{
+                k: float(r[k][c])
+                for k in ("precision", "recall", "f1", "support", "auc_ovr_per_class")}})  # fmt: skip
+    note = CJ_NOTE if args.data == "completejourney" else "simulated shoppers from the coupon population"
+    meta = run_metadata(
+        data=args.data, note=note, rows=len(df), train=len(train), test=len(test), dqn_updates=args.updates,
+        dqn_transitions=trained["transitions"], dqn_seconds=trained["seconds"], hgb_seconds=t_hgb,
+        hgb_train_rows=len(sub), data_seconds=t_data, split=args.split, s15=args.s15, seed=args.seed,
+    )  # fmt: skip
+    write_rows(out, "metrics", rows, meta)
+    write_rows(out, "per_class", per_class, meta)
+    atomic_write_text(
+        out / "confusion.json", __import__("json").dumps({k: v.tolist() for k, v in conf.items()})
+    )
+    atomic_write_text(out / "metrics.md", markdown(rows))
+    plot_confusions(conf, out / "confusion.png")
+    plot_per_class(per_class, out / "per_class.png")
+    report = [f"# Offer evaluation ({args.data})", "", f"**Data.** {note.rstrip('.')}.", "",
+              f"{len(df):,} samples ({len(train):,} train / {len(test):,} test, {args.split} split, "
+              f"S15={args.s15}).",
+              "", "## Metrics (test split)", "", markdown(rows, "{:.3f}")]  # fmt: skip
+    rev = None
+    if args.data == "simulated":
+        actions = {n: np.asarray(jnp.argmax(q, axis=1)) for n, q in scores.items()}
+        rev = op.revenue_table(actions, test, levels)
+        rev_rows = [{"policy": n, **v} for n, v in rev.items()]
+        write_rows(out, "revenue", rev_rows, meta)
+        short = [{"policy": n, **{m: f"{v[m + '_mean']:.3f} ± {v[m + '_se']:.3f}" for m in
+                  ("revenue", "margin", "conversion", "discount_spend")},
+                  "revenue vs no offer": f"{v['revenue_diff']:+.3f} ± {v['revenue_diff_se']:.3f}",
+                  "margin vs no offer": f"{v['margin_diff']:+.3f} ± {v['margin_diff_se']:.3f}"}
+                 for n, v in rev.items()]  # fmt: skip
+        atomic_write_text(out / "revenue.md", markdown(short))
+        plot_revenue(rev, out / "revenue.png")
+        report += [
+            "## Revenue per test sample (mean ± SE; offers to the simulated shoppers)",
+            "",
+            markdown(short),
+        ]
+    report += [
+        f"DQN: {trained['transitions']:,} transitions, {trained['seconds']:.0f} s for both gammas; "
+        f"gradient boosting on {len(sub):,} rows, {t_hgb:.0f} s; total {time.perf_counter() - t0:.0f} s."
+    ]
+    atomic_write_text(out / "report.md", "\n".join(report) + "\n")
+    print("\n".join(report))
+    return {"metrics": rows, "revenue": rev, "meta": meta}
+
+
+if __name__ == "__main__":
+    main()
