@@ -30,9 +30,10 @@ from jaxretail.agents import dqn, ppo  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core.vector import VectorEnv, population  # noqa: E402
 from jaxretail.envs.assortment import DynamicAssortment  # noqa: E402
-from jaxretail.envs.assortment.learned import ppo_config, score_vector_env, subset_vector_env  # noqa: E402
+from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_env  # noqa: E402
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params  # noqa: E402
+from jaxretail.evaluation.assortment_learning import ppo_config  # noqa: E402
 
 
 def time_call(fn, args, repeats: int) -> tuple[float, float]:

@@ -38,10 +38,11 @@ from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core.rollout import rollout, scan_steps  # noqa: E402
 from jaxretail.core.vector import population  # noqa: E402
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, random_policy  # noqa: E402
-from jaxretail.envs.assortment.learned import ppo_config, score_vector_env, subset_vector_env  # noqa: E402
+from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_env  # noqa: E402
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
+from jaxretail.evaluation.assortment_learning import ppo_config  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 
 SCALES = {

@@ -17,15 +17,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxretail.agents import coaml, sil, srl
+from jaxretail.agents import coaml, ppo, sil, srl
 from jaxretail.agents.training import run as run_trainer
+from jaxretail.core import spaces
 from jaxretail.core.rollout import rollout
+from jaxretail.envs.assortment.policies import top_k_mask
 from jaxretail.evaluation.plots import plt, save_figure
 from jaxretail.evaluation.stats import mean_se
 
 METHODS = ("sil", "srl", "paper-ppo")
 MODES = ("paper", "clean")
 PAPER_INIT_SEEDS = (14, 16, 18, 19, 28, 34, 41, 57, 72, 95)
+
+
+def ppo_config(num_updates: int = 200, **overrides) -> ppo.PPOConfig:
+    """Defaults for the assortment learner: item-score actor, 80-step rollouts (one episode)."""
+    kw = dict(
+        num_updates=num_updates, num_steps=80, update_epochs=4, num_minibatches=4, actor="item_scores",
+        actor_hidden=(32, 32), critic_hidden=(64, 64),
+        hyper=ppo.PPOHyper(learning_rate=1e-3, gamma=0.99, gae_lambda=0.95, ent_coef=0.0, clip_eps=0.2),
+    )  # fmt: skip
+    kw.update(overrides)
+    return ppo.PPOConfig(**kw)
+
+
+def ppo_policy(config: ppo.PPOConfig, agent: dict, greedy: bool = True):
+    """Per-episode policy ``(key, obs [F, N], state, params) -> mask [N]`` of a trained PPO agent."""
+    act = ppo.make_policy(config, spaces.Box(-jnp.inf, jnp.inf, (1,)), greedy=greedy)
+
+    def policy(key, obs, state, params):
+        del state
+        return top_k_mask(act(agent, key, obs[None])[0], params.assortment_size)
+
+    return policy
 
 
 def parse_methods(text: str) -> list[str]:

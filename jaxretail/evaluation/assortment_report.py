@@ -38,8 +38,9 @@ from jaxretail.envs.assortment import (
     greedy_policy,
     random_policy,
 )
-from jaxretail.envs.assortment.learned import ppo_config, ppo_policy, score_vector_env
+from jaxretail.envs.assortment.learned import score_vector_env
 from jaxretail.evaluation import assortment_learning as learning
+from jaxretail.evaluation.assortment_learning import ppo_config, ppo_policy
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
 from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_curve
 from jaxretail.evaluation.stats import mean_se

@@ -1,17 +1,16 @@
-"""Learned top-K assortment policies: a PPO actor scores every item, the top ``K`` scores are shown.
+"""Action spaces for learners of top-K assortments (no agent is imported here).
 
-The learner acts in item-score space (a diagonal Gaussian over ``N`` reals from
-:class:`~jaxretail.agents.networks.ItemScoreActor`, one shared MLP per item column of the observation);
-:func:`score_vector_env` maps scores to the environment's ``K``-subset mask, and :func:`ppo_policy`
-turns a trained agent into a :class:`~jaxretail.core.rollout.Policy` for evaluation (greedy: the mean
-scores). :func:`subset_vector_env` offers the discrete alternative (one action per subset) for DQN.
+A learner may act in item-score space (``N`` reals; e.g. a diagonal Gaussian from
+:class:`~jaxretail.agents.networks.ItemScoreActor`): :func:`score_vector_env` maps scores to the
+environment's ``K``-subset mask. :func:`subset_vector_env` offers the discrete alternative (one action per
+subset) for value-based learners such as DQN. The PPO preset and its evaluation policy live in
+:mod:`jaxretail.evaluation.assortment_learning`.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxretail.agents import ppo
 from jaxretail.core import spaces
 from jaxretail.core.vector import VectorEnv, batched, map_action
 from jaxretail.envs.assortment.env import DynamicAssortment
@@ -27,28 +26,6 @@ def score_vector_env(env: DynamicAssortment, params: AssortmentParams, num_envs:
     """``num_envs`` auto-resetting episodes whose action is a score per item (top-K is offered)."""
     venv = batched(env, params, num_envs)
     return map_action(venv, lambda s: top_k_mask(s, params.assortment_size), score_space(params))
-
-
-def ppo_config(num_updates: int = 200, **overrides) -> ppo.PPOConfig:
-    """Defaults for the assortment learner: item-score actor, 80-step rollouts (one episode)."""
-    kw = dict(
-        num_updates=num_updates, num_steps=80, update_epochs=4, num_minibatches=4, actor="item_scores",
-        actor_hidden=(32, 32), critic_hidden=(64, 64),
-        hyper=ppo.PPOHyper(learning_rate=1e-3, gamma=0.99, gae_lambda=0.95, ent_coef=0.0, clip_eps=0.2),
-    )  # fmt: skip
-    kw.update(overrides)
-    return ppo.PPOConfig(**kw)
-
-
-def ppo_policy(config: ppo.PPOConfig, agent: dict, greedy: bool = True):
-    """Per-episode policy ``(key, obs [F, N], state, params) -> mask [N]`` of a trained PPO agent."""
-    act = ppo.make_policy(config, spaces.Box(-jnp.inf, jnp.inf, (1,)), greedy=greedy)
-
-    def policy(key, obs, state, params: AssortmentParams):
-        del state
-        return top_k_mask(act(agent, key, obs[None])[0], params.assortment_size)
-
-    return policy
 
 
 def subset_vector_env(env: DynamicAssortment, params: AssortmentParams, num_envs: int) -> VectorEnv:
