@@ -8,9 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+import gymnasium
 import gymnax
 import gymnax.wrappers
-import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -218,3 +218,25 @@ def test_greedy_beats_random_through_the_subset_view():
     direct = evaluate_policy(BASE, greedy_policy, P, range(8))
     via = evaluate_policy(SubsetIndex(BASE), as_index, P, range(8))
     np.testing.assert_array_equal(direct, via)
+
+
+def test_timestep_adapter_follows_the_episode():
+    from jaxretail.core.timestep import StepType, TimeStepEnv
+
+    env = TimeStepEnv(BASE)
+    state, ts = env.reset(jax.random.key(5))
+    assert bool(ts.first()) and float(ts.reward) == 0.0
+
+    def body(carry, _):
+        state, ts = env.step(carry[0], _mask(0, 1))
+        return (state, ts), ts
+
+    (_, _), traj = jax.lax.scan(body, (state, ts), None, P.horizon)  # one carry type: reset == step
+    np.testing.assert_array_equal(traj.step_type, [StepType.MID] * (P.horizon - 1) + [StepType.LAST])
+    np.testing.assert_array_equal(traj.discount, [1.0] * (P.horizon - 1) + [0.0])
+    _, s = BASE.reset(jax.random.split(jax.random.key(5))[1], P)
+    rewards = []
+    for _ in range(P.horizon):
+        _, s, r, *_ = BASE.step_env(jax.random.key(0), s, _mask(0, 1), P)  # the key is unused
+        rewards.append(float(r))
+    np.testing.assert_allclose(traj.reward, rewards)

@@ -30,6 +30,9 @@ class LegacyStepAPI:
     def __init__(self, env: Environment):
         self._env = env
 
+    def __deepcopy__(self, memo):  # immutable: see Environment.__deepcopy__
+        return self
+
     def __getattr__(self, name: str) -> Any:
         # only called for missing attributes; guard ``_env`` so copy / deepcopy / pickle (which build
         # the object without __init__) get an AttributeError instead of infinite recursion

@@ -62,6 +62,12 @@ class Environment(Generic[TEnvState, TEnvParams]):
     instance can be shared, jitted and vmapped freely.
     """
 
+    def __deepcopy__(self, memo) -> Environment:
+        # immutable (pure functions of explicit inputs): a deep copy is the object itself. Trainers
+        # that deep-copy their config (rejax) would otherwise copy PRNG keys held in params, which
+        # fails inside a jit trace.
+        return self
+
     @property
     def default_params(self) -> TEnvParams:
         raise NotImplementedError

@@ -86,6 +86,9 @@ class GymnaxEnvironment(gymnax.environments.environment.Environment):
         self._jr_env = env
         self._params = GymnaxParams(max_steps_in_episode=int(max_steps_in_episode), inner=env.default_params)
 
+    def __deepcopy__(self, memo):  # immutable, like the jaxretail environment it adapts
+        return self
+
     def __getattr__(self, name: str) -> Any:  # forward the rest; safe for copy / pickle
         if name.startswith("__") or "_jr_env" not in self.__dict__:
             raise AttributeError(name)

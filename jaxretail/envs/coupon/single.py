@@ -44,15 +44,45 @@ class SingleCustomerState(EnvState):
 
 @struct.dataclass
 class SingleCustomerParams(EnvParams):
-    population: CouponParams  # the whole scenario (U customers)
+    """Build with :func:`single_customer_params` (stores the scenario's PRNG key as raw key data, so
+    the params are plain arrays that trainers can deep-copy even inside a trace, as rejax does)."""
+
+    population: CouponParams  # the whole scenario (U customers); scenario.noise_key as uint32 key data
     customers: jax.Array  # [M] int32 global ids reset draws from
     horizon: int = struct.field(pytree_node=False, default=10)  # weeks per episode
+
+
+def _is_key(x) -> bool:
+    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def single_customer_params(
+    population: CouponParams, customers=None, horizon: int = 10
+) -> SingleCustomerParams:
+    """Params of the single-customer view of ``population`` (``customers``: ids reset draws from,
+    default all).
+
+    Raises:
+      ValueError: for an empty id list, ids outside ``[0, U)`` or a non-positive ``horizon``.
+    """
+    n = population.num_customers
+    ids = jnp.arange(n, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
+    if ids.ndim != 1 or ids.size == 0 or bool(jnp.any((ids < 0) | (ids >= n))):
+        raise ValueError(f"customers must be a non-empty list of ids in [0, {n}), got {customers!r}")
+    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got horizon={horizon!r}")
+    sc = population.scenario
+    if _is_key(sc.noise_key):
+        sc = sc.replace(noise_key=jax.random.key_data(sc.noise_key))
+    return SingleCustomerParams(population.replace(scenario=sc), ids, int(horizon))
 
 
 def customer_params(params: SingleCustomerParams, customer: jax.Array) -> CouponParams:
     """Population params of the one-customer slice ``customer`` (a traced id is fine)."""
     pop = params.population
     sc = pop.scenario
+    if not _is_key(sc.noise_key):
+        sc = sc.replace(noise_key=jax.random.wrap_key_data(sc.noise_key))
     take = lambda a: jax.lax.dynamic_slice_in_dim(a, customer, 1)  # noqa: E731
     scenario = sc.replace(
         beta_w_customer=take(sc.beta_w_customer),
@@ -64,7 +94,7 @@ def customer_params(params: SingleCustomerParams, customer: jax.Array) -> Coupon
 
 class SingleCustomerCoupon(Environment[SingleCustomerState, SingleCustomerParams]):
     """One customer's weeks as an episode (module docstring). Build with
-    :func:`make_single_customer_env` or ``SingleCustomerCoupon(SingleCustomerParams(...))``."""
+    :func:`make_single_customer_env` or ``SingleCustomerCoupon(single_customer_params(...))``."""
 
     def __init__(self, params: SingleCustomerParams):
         if params.population.coupon_scope != "store":
@@ -72,9 +102,7 @@ class SingleCustomerCoupon(Environment[SingleCustomerState, SingleCustomerParams
                 "SingleCustomerCoupon needs coupon_scope='store' (one level per customer), got "
                 f"coupon_scope={params.population.coupon_scope!r}"
             )
-        if int(params.horizon) != params.horizon or params.horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got horizon={params.horizon!r}")
-        self._params = params
+        self._params = single_customer_params(params.population, params.customers, params.horizon)
 
     @property
     def default_params(self) -> SingleCustomerParams:

@@ -1,0 +1,230 @@
+"""Trainers users already have, run unmodified on jaxretail environments, learn: rejax PPO / DQN,
+a PureJaxRL-style PPO loop (written here, on gymnax's wrappers) and a gymnasium vector loop.
+
+Each returns more than a uniformly random policy on held-out episodes (assortment: unseen episode
+seeds; coupon: unseen customers of the single-customer view). Assortment: rejax DQN (Discrete subset
+index) and a gymnasium vector loop (K-subset masks); coupon single-customer view: rejax PPO and the
+PureJaxRL-style loop (opt-in, ``JAXRETAIL_SLOW_TESTS=1``)."""
+
+import os
+
+import flax.linen as nn
+import gymnax.wrappers
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import rejax
+
+from jaxretail.core import LegacyStepAPI, make_gymnasium_vector_env
+from jaxretail.core.action_views import SubsetIndex
+from jaxretail.core.gymnax_compat import to_gymnax
+from jaxretail.envs.assortment import DynamicAssortment
+from jaxretail.envs.coupon.configs import get_config
+from jaxretail.envs.coupon.single import make_single_customer_env
+
+# the coupon week compiles slowly (~10x the assortment step): its learning tests are opt-in
+SLOW = pytest.mark.skipif(
+    os.environ.get("JAXRETAIL_SLOW_TESTS") != "1",
+    reason="set JAXRETAIL_SLOW_TESTS=1 (coupon trainers, minutes)",
+)
+ASSORTMENT = DynamicAssortment(num_items=6, assortment_size=2, horizon=8, obs_mode="package")
+CUSTOMERS, HELD_OUT = 48, 16
+
+
+def coupon_env(customers):
+    # tiny catalogue; constant 45 % coupons earn ~1.4x the revenue of uniformly random levels here
+    cfg = get_config("benchmark", category_sizes=(3, 3, 2), coupon_levels=(0.0, 0.15, 0.3, 0.45))
+    return make_single_customer_env(
+        cfg, num_customers=CUSTOMERS + HELD_OUT, horizon=6, seed=3, customers=customers
+    )
+
+
+def held_out_returns(env, params, act, key, num_episodes, horizon):
+    """Mean episode return of ``act(obs, key)`` and of uniform random actions on the same held-out
+    episodes (one compiled program: the first half of the batch acts with ``act``)."""
+    keys = jax.random.split(key, num_episodes)
+    space = env.action_space(params)
+
+    def run(keys):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+        learned = jnp.arange(2 * num_episodes) < num_episodes
+        obs, state = jax.tree.map(lambda x: jnp.concatenate([x, x]), (obs, state))
+
+        def body(carry, t):
+            obs, state = carry
+            ks = jax.vmap(lambda k: jax.random.fold_in(k, t))(jnp.concatenate([keys, keys]))
+            a = jnp.where(learned, jax.vmap(act)(obs, ks), jax.vmap(space.sample)(ks))
+            obs, state, r, *_ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(ks, state, a, params)
+            return (obs, state), r
+
+        _, rewards = jax.lax.scan(body, (obs, state), jnp.arange(horizon))
+        total = rewards.sum(0)
+        return total[:num_episodes].mean(), total[num_episodes:].mean()
+
+    return [float(x) for x in jax.jit(run)(keys)]
+
+
+def test_rejax_dqn_learns_assortment_subsets():
+    env = to_gymnax(SubsetIndex(ASSORTMENT))
+    algo = rejax.DQN.create(
+        env=LegacyStepAPI(env), total_timesteps=4000, eval_freq=4000, num_envs=8, buffer_size=4000,
+        fill_buffer=200, batch_size=64, learning_rate=3e-3, skip_initial_evaluation=True,
+    )  # fmt: skip
+    ts, _ = jax.jit(algo.train)(jax.random.key(0))
+    view = SubsetIndex(ASSORTMENT)
+    learned, rand = held_out_returns(
+        view, view.default_params, algo.make_act(ts), jax.random.key(10_000), 256, 8
+    )
+    assert learned > rand + 1.0, (learned, rand)
+
+
+@SLOW
+def test_rejax_ppo_learns_coupon_single_customer():
+    env = to_gymnax(coupon_env(jnp.arange(CUSTOMERS)))
+    algo = rejax.PPO.create(
+        env=LegacyStepAPI(env), total_timesteps=23040, eval_freq=23040, num_envs=32, num_steps=12,
+        num_epochs=4, num_minibatches=4, learning_rate=5e-3, ent_coef=0.0, skip_initial_evaluation=True,
+    )  # fmt: skip
+    ts, _ = jax.jit(algo.train)(jax.random.key(0))
+    test_env = coupon_env(jnp.arange(CUSTOMERS, CUSTOMERS + HELD_OUT))
+    learned, rand = held_out_returns(
+        test_env, test_env.default_params, algo.make_act(ts), jax.random.key(1), 256, 6
+    )
+    assert learned > rand * 1.15, (learned, rand)
+
+
+class ActorCritic(nn.Module):
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.tanh(nn.Dense(32)(x))
+        return nn.Dense(self.num_actions)(h), nn.Dense(1)(nn.tanh(nn.Dense(32)(x)))[..., 0]
+
+
+def purejaxrl_style_ppo(env, env_params, num_envs=32, num_steps=12, num_updates=60, lr=5e-3):
+    """A minimal PPO in the PureJaxRL layout: gymnax wrappers, ``action_space(params).n``,
+    ``observation_space(params).shape``, 5-tuple ``step`` unpacking, one ``lax.scan`` per update."""
+    env = LegacyStepAPI(gymnax.wrappers.LogWrapper(gymnax.wrappers.FlattenObservationWrapper(env)))
+    net = ActorCritic(env.action_space(env_params).n)
+    obs_shape = env.observation_space(env_params).shape
+
+    def train(rng):
+        rng, k = jax.random.split(rng)
+        params = net.init(k, jnp.zeros(obs_shape))
+        tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(lr))
+        opt = tx.init(params)
+        rng, k = jax.random.split(rng)
+        obsv, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k, num_envs), env_params)
+
+        def update(runner, _):
+            params, opt, env_state, obsv, rng = runner
+
+            def env_step(c, _):
+                env_state, obsv, rng = c
+                rng, k_a, k_s = jax.random.split(rng, 3)
+                logits, value = net.apply(params, obsv)
+                action = jax.random.categorical(k_a, logits)
+                logp = jax.nn.log_softmax(logits)[jnp.arange(num_envs), action]
+                obsv2, env_state, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                    jax.random.split(k_s, num_envs), env_state, action, env_params
+                )
+                return (env_state, obsv2, rng), (obsv, action, logp, value, reward, done)
+
+            (env_state, obsv, rng), (o, a, lp, v, r, d) = jax.lax.scan(
+                env_step, (env_state, obsv, rng), None, num_steps
+            )
+            _, last_v = net.apply(params, obsv)
+
+            def gae(carry, x):
+                adv, next_v = carry
+                r_t, v_t, d_t = x
+                delta = r_t + 0.99 * next_v * (1 - d_t) - v_t
+                adv = delta + 0.99 * 0.95 * (1 - d_t) * adv
+                return (adv, v_t), adv
+
+            _, adv = jax.lax.scan(gae, (jnp.zeros_like(last_v), last_v), (r, v, d), reverse=True)
+            targets = adv + v
+
+            def loss_fn(p):
+                logits, value = net.apply(p, o)
+                logp = jnp.take_along_axis(jax.nn.log_softmax(logits), a[..., None], -1)[..., 0]
+                ratio = jnp.exp(logp - lp)
+                norm = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg = -jnp.minimum(ratio * norm, jnp.clip(ratio, 0.8, 1.2) * norm).mean()
+                return pg + 0.5 * ((value - targets) ** 2).mean()
+
+            def epoch(c, _):
+                params, opt = c
+                grads = jax.grad(loss_fn)(params)
+                upd, opt = tx.update(grads, opt)
+                return (optax.apply_updates(params, upd), opt), None
+
+            (params, opt), _ = jax.lax.scan(epoch, (params, opt), None, 4)
+            return (params, opt, env_state, obsv, rng), None
+
+        runner, _ = jax.lax.scan(update, (params, opt, env_state, obsv, rng), None, num_updates)
+        return runner[0]
+
+    def act(params, obs, key):
+        return jnp.argmax(net.apply(params, obs.reshape(-1))[0])
+
+    return train, act
+
+
+@SLOW
+def test_purejaxrl_style_loop_learns_coupon_single_customer():
+    env = coupon_env(jnp.arange(CUSTOMERS))
+    train, act = purejaxrl_style_ppo(to_gymnax(env), to_gymnax(env).default_params)
+    params = jax.jit(train)(jax.random.key(0))
+    test_env = coupon_env(jnp.arange(CUSTOMERS, CUSTOMERS + HELD_OUT))
+    learned, rand = held_out_returns(
+        test_env, test_env.default_params, lambda o, k: act(params, o, k), jax.random.key(1), 256, 6
+    )
+    assert learned > rand * 1.15, (learned, rand)
+
+
+def test_gymnasium_vector_loop_learns_assortment():
+    """Cross-entropy search over a linear item score, written against ``gymnasium.vector.VectorEnv``
+    only (NumPy in, NumPy out); each sub-environment evaluates one candidate."""
+    num_envs, horizon = 32, ASSORTMENT.default_params.horizon
+    venv = make_gymnasium_vector_env(ASSORTMENT, num_envs=num_envs, seed=0)
+    k = ASSORTMENT.default_params.assortment_size
+    rng = np.random.default_rng(0)
+    mean, std = (
+        np.zeros(venv.single_observation_space.shape[0]),
+        np.ones(venv.single_observation_space.shape[0]),
+    )
+
+    def episode(weights, seed):
+        obs, _ = venv.reset(seed=seed)
+        total = np.zeros(num_envs)
+        for _ in range(horizon):
+            if weights is None:  # uniformly random valid assortments
+                action = venv.action_space.sample()
+            else:
+                scores = np.einsum("ef,efn->en", weights, obs)
+                action = np.zeros((num_envs, obs.shape[-1]), np.int8)
+                np.put_along_axis(action, np.argsort(-scores, axis=1)[:, :k], 1, axis=1)
+            obs, reward, term, trunc, _ = venv.step(action)
+            total += reward
+        assert term.all()
+        return total
+
+    for gen in range(6):
+        weights = mean + std * rng.standard_normal((num_envs, mean.size))
+        returns = episode(weights, gen)
+        elite = weights[np.argsort(-returns)[:8]]
+        mean, std = elite.mean(0), elite.std(0) + 0.05
+    learned = np.mean(
+        [episode(np.broadcast_to(mean, (num_envs, mean.size)), 1000 + s).mean() for s in range(4)]
+    )
+    venv.action_space.seed(0)
+    rand = np.mean([episode(None, 1000 + s).mean() for s in range(4)])
+    assert learned > rand + 1.0, (learned, rand)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__, "-q", "--durations=5"])
