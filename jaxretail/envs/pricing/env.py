@@ -52,13 +52,14 @@ def poisson_from_uniform(u: jax.Array, mean: jax.Array) -> jax.Array:
     """A Poisson(``mean``) count from one uniform ``u`` in (0, 1) (see the module docstring)."""
     mean = jnp.maximum(mean, 0.0)
     m_small = jnp.minimum(mean, _SMALL_MEAN)
-    pmf = jnp.exp(-m_small)
-    cdf = pmf
-    k = jnp.zeros_like(mean)
-    for j in range(1, _TERMS):
-        k = k + (u > cdf)
+
+    def term(j, carry):
+        k, pmf, cdf = carry
         pmf = pmf * m_small / j
-        cdf = cdf + pmf
+        return k + (u > cdf), pmf, cdf + pmf
+
+    pmf = jnp.exp(-m_small)
+    k, _, _ = jax.lax.fori_loop(1, _TERMS, term, (jnp.zeros_like(mean), pmf, pmf))
     normal = jnp.floor(mean + jnp.sqrt(mean) * ndtri(jnp.clip(u, 1e-7, 1 - 1e-7)) + 0.5)
     return jnp.where(mean <= _SMALL_MEAN, k, jnp.maximum(normal, 0.0))
 
