@@ -36,11 +36,14 @@ def collect_logs(
     num_days: int,
     probs: Callable | None = None,
     auto_reset: bool = True,
+    targets: dict | None = None,
 ) -> dict:
     """Logged days, every leaf ``[T, B, ...]``: ``obs``, ``action``, ``reward``, ``terminated``,
     ``truncated``, ``final_obs``, ``price``, ``p_min``, ``p_max``, ``revenue``, ``uv``, ``profit``
     and, with ``probs(key, obs, state, params) -> [K]``, ``propensity`` of the logged action and the
-    full ``action_probs``. Hidden market state is not logged (a log is all an offline method sees).
+    full ``action_probs``; ``targets`` (name -> policy) adds each policy's action on the logged day
+    as ``"target_<name>"`` (for simulated studies of policies that read the state, such as the
+    oracle). Hidden market state is not logged (a log is all an offline method sees).
     Pure; jit it with the callables static."""
 
     def body_record(tr):
@@ -58,12 +61,14 @@ def collect_logs(
             "p_min": tr.info["p_min"],
             "p_max": tr.info["p_max"],
         }
+        for name in targets or {}:
+            out[f"target_{name}"] = tr.info[f"target_{name}"]
         if probs is not None:
             out["action_probs"] = tr.info["action_probs"]
             out["propensity"] = jnp.take_along_axis(tr.info["action_probs"], tr.action[:, None], axis=1)[:, 0]
         return out
 
-    wrapped = _LoggingEnv(env, probs)
+    wrapped = _LoggingEnv(env, probs, targets or {})
     _, _, logs = rollout(wrapped, policy, key, params, reset_keys, num_days, record=body_record,
                          auto_reset=auto_reset)  # fmt: skip
     return logs
@@ -73,15 +78,18 @@ class _LoggingEnv(DynamicPricing):
     """The same environment with the logged bounds (and the behaviour's action probabilities, which
     use the policy key stream of the step) added to ``info``."""
 
-    def __init__(self, env: DynamicPricing, probs):
+    def __init__(self, env: DynamicPricing, probs, targets):
         self._default_params = env.default_params
         self._probs = probs
+        self._targets = targets
 
     def step_env(self, key, state, action, params):
         obs, new, reward, term, trunc, info = super().step_env(key, state, action, params)
         info = dict(info, p_min=state.sku.p_min, p_max=state.sku.p_max)
         if self._probs is not None:
             info["action_probs"] = self._probs(None, None, state, params)
+        for name, pol in self._targets.items():
+            info[f"target_{name}"] = pol(jax.random.fold_in(key, 7), None, state, params)
         return obs, new, reward, term, trunc, info
 
 
