@@ -17,17 +17,19 @@ from jaxretail.envs.pricing import (
     make_sku,
     metrics,
     poisson_from_uniform,
+    policies,
     price_grid,
     price_to_action,
 )
-from jaxretail.envs.pricing import policies as P
 
 ENV = DynamicPricing()
 
 
 def test_lambertw_and_closed_form_optimal_price():
     x = np.array([0.0, 1e-4, 0.3, 1.0, 7.0, 1e4, 1e25])
-    np.testing.assert_allclose(choice_pricing.lambertw(jnp.asarray(x)), scipy.special.lambertw(x).real, rtol=2e-6)
+    np.testing.assert_allclose(
+        choice_pricing.lambertw(jnp.asarray(x)), scipy.special.lambertw(x).real, rtol=2e-6
+    )
     for a, b, v, c in [(2.0, 3.0, [0.5], 0.2), (-3.0, 0.01, [-2.0, 1.0], 50.0), (60.0, 1.0, [0.0], 0.0)]:
         p = choice_pricing.optimal_price(a, b, jnp.asarray(v), c)
         grid = np.linspace(c, c + (abs(a) + 50.0) / b, 400_001)
@@ -51,7 +53,9 @@ def test_rewards_match_a_numpy_recomputation(reward, lag, relative):
                          sku=_sku(base_uv=1.5, conversion=0.3, traffic_noise=0.8))  # fmt: skip
     keys = jax.random.split(jax.random.key(3), 16)
     rec = lambda tr: (tr.reward, tr.info["revenue"], tr.info["profit"], tr.info["uv"])
-    _, _, (r, rev, profit, uv) = rollout(ENV, P.random_policy, jax.random.key(4), params, keys, 40, record=rec)
+    _, _, (r, rev, profit, uv) = rollout(
+        ENV, policies.random_policy, jax.random.key(4), params, keys, 40, record=rec
+    )
     r, rev, profit, uv = map(np.asarray, (r, rev, profit, uv))
     assert (uv == 0).any() and (uv > 0).any()
     amount = profit if reward in ("pcr", "dpcr") else rev
@@ -70,13 +74,15 @@ def test_rewards_match_a_numpy_recomputation(reward, lag, relative):
         expected = np.where(ok, now - before, 0.0)
     np.testing.assert_allclose(r[lag:], expected, rtol=1e-5, atol=1e-5)
     if reward == "drcr":  # the series helper used for DID agrees, and RCR itself is the NumPy rate
-        np.testing.assert_allclose(metrics.drcr_series(jnp.asarray(rev), jnp.asarray(uv), lag), expected, atol=1e-5)
+        np.testing.assert_allclose(
+            metrics.drcr_series(jnp.asarray(rev), jnp.asarray(uv), lag), expected, atol=1e-5
+        )
 
 
 def test_markdown_terminates_exactly_at_stock_out():
     params = make_params(mode="markdown", horizon=60, initial_stock=10.0, sku=_sku(base_uv=30.0))
     obs, state = jax.vmap(ENV.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 64), params)
-    policy = P.manual_markdown_policy(step_days=3)
+    policy = policies.manual_markdown_policy(step_days=3)
 
     def body(carry, k):
         obs, state, alive = carry
@@ -86,7 +92,9 @@ def test_markdown_terminates_exactly_at_stock_out():
         )
         return (obs, new, alive & ~(term | trunc)), (info["units"] * alive, new.stock, term & alive, alive)
 
-    _, (units, stock, term, alive) = jax.lax.scan(body, (obs, state, jnp.ones(64, bool)), jax.random.split(jax.random.key(1), 60))
+    _, (units, stock, term, alive) = jax.lax.scan(
+        body, (obs, state, jnp.ones(64, bool)), jax.random.split(jax.random.key(1), 60)
+    )
     units, stock, term, alive = map(np.asarray, (units, stock, term, alive))
     cum = units.cumsum(0)
     assert (cum <= 10).all() and (stock[alive] >= 0).all()
@@ -99,8 +107,8 @@ def test_markdown_terminates_exactly_at_stock_out():
 def test_analytic_optimum_beats_every_rule_and_is_the_best_area():
     params = group_params("luxury", reward="rcr", num_prices=8)
     keys = jax.random.split(jax.random.key(2), 64)
-    rules = [P.optimal_policy, P.list_price_policy, P.random_policy, P.traffic_policy, P.competitor_policy(),
-             P.cost_plus_policy()]  # fmt: skip
+    rules = [policies.optimal_policy, policies.list_price_policy, policies.random_policy, policies.traffic_policy, policies.competitor_policy(),
+             policies.cost_plus_policy()]  # fmt: skip
 
     def value(i):  # one compiled rollout for every rule (lax.switch on the rule index)
         pol = lambda k, o, s, p: jax.lax.switch(i, rules, k, o, s, p)
@@ -116,7 +124,7 @@ def test_analytic_optimum_beats_every_rule_and_is_the_best_area():
     u = float(s.intercept + state.shock) - float(s.price_slope) * grid
     v = float(s.competitor_intercept + state.shock - s.price_slope * state.competitor_rel * s.list_price)
     share = np.exp(u) / (1 + np.exp(v) + np.exp(u))
-    assert int(P.optimal_policy(None, None, state, params)) == int(np.argmax(grid * share))
+    assert int(policies.optimal_policy(None, None, state, params)) == int(np.argmax(grid * share))
 
 
 def test_price_to_action_inverts_the_bin_centres_and_the_tanh_map():
@@ -138,12 +146,19 @@ def test_price_to_action_inverts_the_bin_centres_and_the_tanh_map():
 def test_no_nan_with_zero_traffic_zero_stock_and_a_flat_price_range(action_type):
     cases = [
         make_params(action_type=action_type, mode="markdown", initial_stock=0.0, sku=_sku()),
-        make_params(action_type=action_type, reward="drcr", relative=True, sku=_sku(base_uv=0.0, p_min=80.0, p_max=80.0)),
+        make_params(
+            action_type=action_type,
+            reward="drcr",
+            relative=True,
+            sku=_sku(base_uv=0.0, p_min=80.0, p_max=80.0),
+        ),
     ]
     for i, params in enumerate(cases):
         keys = jax.random.split(jax.random.key(0), 8)
         rec = lambda tr: (tr.reward, tr.info["price"], tr.info["rcr"], tr.terminated)
-        obs, state, (r, price, rcr, term) = rollout(ENV, P.random_policy, jax.random.key(1), params, keys, 6, record=rec)
+        obs, state, (r, price, rcr, term) = rollout(
+            ENV, policies.random_policy, jax.random.key(1), params, keys, 6, record=rec
+        )
         for x in (obs, r, price, rcr, *jax.tree.leaves(state)):
             if jnp.issubdtype(x.dtype, jnp.floating):
                 assert np.isfinite(np.asarray(x)).all()
@@ -173,7 +188,10 @@ def test_count_sampler_matches_poisson():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(mode="markdown", initial_stock=-3.0), "initial_stock must be a finite number >= 0.0, got initial_stock=-3.0"),
+        (
+            dict(mode="markdown", initial_stock=-3.0),
+            "initial_stock must be a finite number >= 0.0, got initial_stock=-3.0",
+        ),
         (dict(num_prices=1), "num_prices must be an integer >= 2, got num_prices=1"),
         (dict(lag=0), "lag must be an integer >= 1, got lag=0"),
         (dict(reward="profit_margin"), "reward must be one of"),

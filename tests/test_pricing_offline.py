@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from jaxretail.core.rollout import rollout
-from jaxretail.envs.pricing import DynamicPricing, group_params, make_params, make_sku, protocol
-from jaxretail.envs.pricing import policies as P
+from jaxretail.envs.pricing import DynamicPricing, group_params, make_params, make_sku, policies, protocol
 from jaxretail.evaluation import off_policy as ope
 
 ENV = DynamicPricing()
 PARAMS = group_params("luxury", reward="rcr", num_prices=5, horizon=1000)
-RULE = P.list_price_policy
+RULE = policies.list_price_policy
 B, T = 200, 10
 
 
@@ -20,13 +19,20 @@ B, T = 200, 10
 def logged():
     keys = jax.random.split(jax.random.key(0), B)
     logs = jax.jit(
-        lambda k: protocol.collect_logs(ENV, P.epsilon_policy(RULE, 0.5), k, PARAMS, keys, T,
-                                        probs=P.epsilon_probs(RULE, 0.5),
-                                        targets={"opt": P.optimal_policy, "rule": RULE})  # fmt: skip
+        lambda k: protocol.collect_logs(
+            ENV,
+            policies.epsilon_policy(RULE, 0.5),
+            k,
+            PARAMS,
+            keys,
+            T,
+            probs=policies.epsilon_probs(RULE, 0.5),
+            targets={"opt": policies.optimal_policy, "rule": RULE},
+        )  # fmt: skip
     )(jax.random.key(1))
     truth = {
         name: float(rollout(ENV, pol, jax.random.key(1), PARAMS, keys, T)[2].mean())
-        for name, pol in (("opt", P.optimal_policy), ("rule", RULE))
+        for name, pol in (("opt", policies.optimal_policy), ("rule", RULE))
     }
     return logs, truth
 
@@ -67,7 +73,9 @@ def test_replay_estimator_favours_the_policy_that_agrees_with_the_log(logged):
     # the mean matched reward is the self-normalised estimate of a deterministic policy
     r, mu, a = _flat(logs["reward"]), _flat(logs["propensity"]), _flat(logs["action"])
     pi = jax.nn.one_hot(_flat(logs["target_opt"]), 5)
-    np.testing.assert_allclose(opt["mean_matched_reward"], float(ope.snipw(r, mu, pi, a)["estimate"]), rtol=1e-4)
+    np.testing.assert_allclose(
+        opt["mean_matched_reward"], float(ope.snipw(r, mu, pi, a)["estimate"]), rtol=1e-4
+    )
 
 
 def test_continuous_replay_matches_within_half_an_area():

@@ -93,14 +93,18 @@ class DDPGConfig:
 
     def __post_init__(self):
         check_positive_ints(
-            self, ("num_updates", "num_steps", "gradient_steps", "batch_size", "buffer_size", "n_step"), "DDPGConfig"
+            self,
+            ("num_updates", "num_steps", "gradient_steps", "batch_size", "buffer_size", "n_step"),
+            "DDPGConfig",
         )
         for name in ("learning_starts", "pretrain_updates", "num_demos"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 0:
                 raise ValueError(f"DDPGConfig.{name} must be an integer >= 0, got {name}={v!r}")
         if not 0.0 <= self.priority_exponent <= 1.0:
-            raise ValueError(f"DDPGConfig.priority_exponent must be in [0, 1], got {self.priority_exponent!r}")
+            raise ValueError(
+                f"DDPGConfig.priority_exponent must be in [0, 1], got {self.priority_exponent!r}"
+            )
         if self.noise not in NOISES:
             raise ValueError(f"DDPGConfig.noise must be one of {NOISES}, got noise={self.noise!r}")
         if not all(isinstance(w, int) and w >= 1 for w in self.hidden):
@@ -177,9 +181,13 @@ def make_hooks(config: DDPGConfig, action_space):
         return jnp.clip(actor.apply(agent.actor, obs) + noise, -1.0, 1.0), noise
 
     def learn(agent, items: demos.Item, w, h):
-        next_q = critic.apply(agent.critic_target, items.next_obs, actor.apply(agent.actor_target, items.next_obs))
+        next_q = critic.apply(
+            agent.critic_target, items.next_obs, actor.apply(agent.actor_target, items.next_obs)
+        )
         y1 = items.reward + h.gamma * items.discount * next_q
-        q_m = critic.apply(agent.critic_target, items.nstep_obs, actor.apply(agent.actor_target, items.nstep_obs))
+        q_m = critic.apply(
+            agent.critic_target, items.nstep_obs, actor.apply(agent.actor_target, items.nstep_obs)
+        )
         yn = demos.nstep_return(items, h.gamma) + h.gamma**items.nstep_len * items.nstep_discount * q_m
         y1, yn = jax.lax.stop_gradient(y1), jax.lax.stop_gradient(yn)
 
@@ -199,7 +207,9 @@ def make_hooks(config: DDPGConfig, action_space):
         upd, a_opt = _opt(h.actor_lr, h.max_grad_norm).update(g, agent.actor_opt, agent.actor)
         pa = optax.apply_updates(agent.actor, upd)
         polyak = lambda new, old: jax.tree.map(lambda x, y: h.tau * x + (1.0 - h.tau) * y, new, old)
-        agent = DDPGAgent(pa, pc, polyak(pa, agent.actor_target), polyak(pc, agent.critic_target), a_opt, c_opt)
+        agent = DDPGAgent(
+            pa, pc, polyak(pa, agent.actor_target), polyak(pc, agent.critic_target), a_opt, c_opt
+        )
         return agent, y1 - q, {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": jnp.mean(q)}
 
     return type("Hooks", (), dict(init=staticmethod(init), act=staticmethod(act), learn=staticmethod(learn),

@@ -115,7 +115,9 @@ class MixtureReplay:
     def __init__(self, num_demos: int, agent_capacity: int, batch_size: int, add_batch: int, alpha: float):
         self.num_demos, self.batch_size, self.alpha = int(num_demos), int(batch_size), float(alpha)
         kw = dict(min_length=1, sample_batch_size=batch_size, priority_exponent=alpha)
-        self.demo_buf = fbx.make_prioritised_item_buffer(max_length=max(num_demos, batch_size), add_sequences=True, **kw)
+        self.demo_buf = fbx.make_prioritised_item_buffer(
+            max_length=max(num_demos, batch_size), add_sequences=True, **kw
+        )
         self.agent_buf = fbx.make_prioritised_item_buffer(
             max_length=max(agent_capacity, add_batch, batch_size), add_sequences=True, **kw
         )
@@ -217,7 +219,9 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
         zero = jnp.asarray(0, jnp.int32)
         buf = MixtureState(replay.demo_buf.init(jax.tree.map(lambda x: x[0], example)),
                            replay.agent_buf.init(jax.tree.map(lambda x: x[0], example)))  # fmt: skip
-        return ReplayAgentState(agent, buf, env_state, obs, hooks.explore_init(E), key, hyper, zero, jnp.zeros(E))
+        return ReplayAgentState(
+            agent, buf, env_state, obs, hooks.explore_init(E), key, hyper, zero, jnp.zeros(E)
+        )
 
     def collect(state):
         def env_step(carry, _):
@@ -229,14 +233,26 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
             buf = replay.add(buf, items)
             done = out.terminated | out.truncated
             ep_ret = ep_ret + out.reward
-            stats = stats + jnp.stack([jnp.sum(jnp.where(done, ep_ret, 0.0)), jnp.sum(done), jnp.mean(out.reward)])
+            stats = stats + jnp.stack(
+                [jnp.sum(jnp.where(done, ep_ret, 0.0)), jnp.sum(done), jnp.mean(out.reward)]
+            )
             carry = (buf, env_state, out.obs, hooks.explore_reset(explore, done), jnp.where(done, 0.0, ep_ret),
                      stats, key)  # fmt: skip
             return carry, None
 
         key, k = jax.random.split(state.key)
-        carry = (state.replay, state.env_state, state.obs, state.explore, state.episode_return, jnp.zeros(3), k)
-        (buf, env_state, obs, explore, ep_ret, stats, _), _ = jax.lax.scan(env_step, carry, None, cfg.num_steps)
+        carry = (
+            state.replay,
+            state.env_state,
+            state.obs,
+            state.explore,
+            state.episode_return,
+            jnp.zeros(3),
+            k,
+        )
+        (buf, env_state, obs, explore, ep_ret, stats, _), _ = jax.lax.scan(
+            env_step, carry, None, cfg.num_steps
+        )
         new = state.replace(replay=buf, env_state=env_state, obs=obs, explore=explore, episode_return=ep_ret,
                             key=key)  # fmt: skip
         return new, stats

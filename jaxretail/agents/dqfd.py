@@ -96,7 +96,9 @@ class DQfDConfig:
             if isinstance(v, bool) or int(v) != v or v < 0:
                 raise ValueError(f"DQfDConfig.{name} must be an integer >= 0, got {name}={v!r}")
         if not 0.0 <= self.priority_exponent <= 1.0:
-            raise ValueError(f"DQfDConfig.priority_exponent must be in [0, 1], got {self.priority_exponent!r}")
+            raise ValueError(
+                f"DQfDConfig.priority_exponent must be in [0, 1], got {self.priority_exponent!r}"
+            )
         if not all(isinstance(w, int) and w >= 1 for w in self.hidden):
             raise ValueError(f"DQfDConfig.hidden must be positive layer widths, got hidden={self.hidden!r}")
         check_ranges(self.hyper, _HYPER_RULES, "DQfDHyper")
@@ -131,7 +133,9 @@ def dqfd_loss(net, params, target_params, items: demos.Item, w, h):
         return jnp.take_along_axis(net.apply(target_params, obs), best[:, None], axis=1)[:, 0]
 
     y1 = items.reward + h.gamma * items.discount * boot(items.next_obs)
-    yn = demos.nstep_return(items, h.gamma) + h.gamma**items.nstep_len * items.nstep_discount * boot(items.nstep_obs)
+    yn = demos.nstep_return(items, h.gamma) + h.gamma**items.nstep_len * items.nstep_discount * boot(
+        items.nstep_obs
+    )
     y1, yn = jax.lax.stop_gradient(y1), jax.lax.stop_gradient(yn)
     td1 = y1 - q_a
     margin = demos.large_margin_loss(q, a, h.margin) * items.is_demo
@@ -140,7 +144,10 @@ def dqfd_loss(net, params, target_params, items: demos.Item, w, h):
     j_n = jnp.mean(w * optax.huber_loss(yn - q_a))
     j_e = jnp.sum(margin) / jnp.maximum(jnp.sum(items.is_demo), 1.0)
     loss = j_dq + h.lambda_n * j_n + h.lambda_e * j_e + h.l2 * l2
-    return loss, (td1, {"loss": loss, "td_loss": j_dq, "nstep_loss": j_n, "margin_loss": j_e, "q_mean": jnp.mean(q_a)})
+    return loss, (
+        td1,
+        {"loss": loss, "td_loss": j_dq, "nstep_loss": j_n, "margin_loss": j_e, "q_mean": jnp.mean(q_a)},
+    )
 
 
 def make_hooks(config: DQfDConfig, action_space):
@@ -178,7 +185,9 @@ def make_hooks(config: DQfDConfig, action_space):
 
 def make_trainer(config: DQfDConfig, venv: VectorEnv) -> Trainer:
     """DQfD on ``venv``; ``train(key, hyper, demos)`` with ``demos`` from :func:`demos.nstep_items`."""
-    return demos.make_replay_trainer(venv, config, make_hooks(config, venv.action_space), jnp.asarray(0, jnp.int32))
+    return demos.make_replay_trainer(
+        venv, config, make_hooks(config, venv.action_space), jnp.asarray(0, jnp.int32)
+    )
 
 
 def make_policy(config: DQfDConfig, action_space):

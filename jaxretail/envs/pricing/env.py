@@ -16,7 +16,7 @@ See ``shared/specs/pricing_and_offers.md`` section 1. Vmap over SKUs (``core.vec
   or ``a`` maps to 10..90 % off. An out-of-range or NaN action is never replaced by another: the
   SKU is not offered that day (no sale) and ``info["invalid_action"]`` is True.
 * **Reward** (``params.reward``): revenue, profit, RCR, PCR, DRCR or DPCR (see ``metrics``), money
-  divided by the list price if ``normalize_reward``.
+  divided by the list price if ``normalize_reward``, times ``reward_scale``.
 * **Observation** ``[W * 8 + 8]``: the last ``W`` days of the four feature groups (price, sales,
   traffic, competitiveness; ``types.HISTORY_FEATURES``) and ``types.STATIC_FEATURES``.
 * **Episodes**: daily mode has unlimited supply, no terminal state and truncation after
@@ -280,13 +280,13 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
     def reward(sale: dict, state: PricingState, params: PricingParams) -> jax.Array:
         """The configured reward of one day (see ``metrics`` for the UV = 0 rule)."""
         name = params.reward
-        scale = 1.0 / state.sku.list_price if params.normalize_reward else 1.0
+        scale = params.reward_scale / state.sku.list_price if params.normalize_reward else params.reward_scale
         if name in ("revenue", "profit", "rcr", "pcr"):
             return sale[name] * scale
         now = sale["rcr"] if name == "drcr" else sale["pcr"]
         before, before_defined = state.basis_lags[0, 0], state.basis_lags[0, 1] > 0
         diff = metrics.rate_difference(now, before, sale["defined"], before_defined, params.relative)
-        return diff if params.relative else diff * scale
+        return diff * params.reward_scale if params.relative else diff * scale
 
 
 HISTORY_SIZE = len(HISTORY_FEATURES)

@@ -46,7 +46,9 @@ def _as_action(price, state: PricingState, params: PricingParams):
 
 def list_price_policy(key, obs, state: PricingState, params: PricingParams):
     """Always ``P_max`` (markdown: the smallest discount, 10 % off)."""
-    return _as_action(state.sku.p_max if params.mode == "daily" else 0.9 * state.sku.list_price, state, params)
+    return _as_action(
+        state.sku.p_max if params.mode == "daily" else 0.9 * state.sku.list_price, state, params
+    )
 
 
 def competitor_policy(undercut: float = 0.02) -> Callable:

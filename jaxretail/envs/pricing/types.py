@@ -84,6 +84,7 @@ class PricingParams(EnvParams):
     lag: int = struct.field(pytree_node=False, default=1)  # t~ of DRCR
     relative: bool = struct.field(pytree_node=False, default=False)  # DRCR as growth ratio
     normalize_reward: bool = struct.field(pytree_node=False, default=True)  # divide money by p_ref
+    reward_scale: jax.Array | float = 1.0  # multiplies every reward (e.g. 100 x DRCR)
     initial_stock: jax.Array | float = 10.0  # markdown stock (daily mode: unlimited)
     sku: SKU | None = None  # fixed SKU for every reset; None -> draw from the distribution below
     # generator distribution (see generator.draw_sku); ranges are [low, high]
@@ -111,7 +112,12 @@ class PricingParams(EnvParams):
 
 
 def _int_at_least(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or int(value) != value
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
     return int(value)
 
@@ -208,6 +214,7 @@ def make_params(
     normalize_reward: bool = True,
     initial_stock: float = 10.0,
     sku: SKU | None = None,
+    reward_scale: float = 1.0,
     **distribution,
 ) -> PricingParams:
     """Validated :class:`PricingParams`; every error names the field, the value and what is allowed.
@@ -237,7 +244,7 @@ def make_params(
     stock = _finite("initial_stock", initial_stock, 0.0)
     allowed = set(PricingParams.__dataclass_fields__) - {
         "mode", "action_type", "num_prices", "window", "horizon", "reward", "lag", "relative",
-        "normalize_reward", "initial_stock", "sku",
+        "normalize_reward", "initial_stock", "sku", "reward_scale",
     }  # fmt: skip
     unknown = set(distribution) - allowed
     if unknown:
@@ -257,5 +264,6 @@ def make_params(
     return PricingParams(
         mode=mode, action_type=action_type, num_prices=k, window=w, horizon=t, reward=reward, lag=lag_,
         relative=bool(relative), normalize_reward=bool(normalize_reward), initial_stock=stock, sku=sku,
+        reward_scale=_finite("reward_scale", float(reward_scale), 0.0, strict=True),
         **checked,
     )  # fmt: skip
