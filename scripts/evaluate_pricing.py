@@ -100,12 +100,16 @@ def eval_keys(seed, n):
 
 
 def rule_values(params, a):
+    """Value of every rule of ``RULES`` on the evaluation SKUs (one compiled call: ``lax.switch``)."""
     keys = eval_keys(a.seed, a.eval_skus)
-    out = {}
-    for name, pol in RULES.items():
-        v, _, _ = jax.jit(lambda k, pol=pol: evaluate(pol, params, keys, a.days, k))(jax.random.key(1))
-        out[name] = float(jnp.mean(v))
-    return out
+    rules = list(RULES.values())
+
+    def one(i):
+        policy = lambda k, o, s, p: jax.lax.switch(i, rules, k, o, s, p)
+        return jnp.mean(evaluate(policy, params, keys, a.days, jax.random.key(1))[0])
+
+    values = np.asarray(jax.jit(jax.vmap(one))(jnp.arange(len(rules))))
+    return {name: float(v) for name, v in zip(RULES, values, strict=True)}
 
 
 # -- studies ------------------------------------------------------------------------------------------
