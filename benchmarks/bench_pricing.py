@@ -151,15 +151,24 @@ def agent_rates(reps):
         ("ddpg", ddpg, ddpg.DDPGConfig, act_params),
     ):
         updates = 200
-        cfg = cfg_cls(num_updates=updates, batch_size=256, buffer_size=50_000, learning_starts=256, hidden=(256, 256),
-                      n_step=10)  # fmt: skip
+        cfg = cfg_cls(
+            num_updates=updates,
+            batch_size=256,
+            buffer_size=50_000,
+            learning_starts=256,
+            hidden=(256, 256),
+            n_step=10,
+        )
         trainer = mod.make_trainer(cfg, batched(ENV, p, 64))
         t = time_jit(make_train(trainer), (jax.random.key(0),), repeats=reps)
-        out[name] = {"updates_per_s": updates / t.seconds, "compile_s": t.compile_s, "batch": 256, "hidden": [256, 256],
-                     "env_steps_per_update": 64}  # fmt: skip
-        print(
-            f"{name}: {updates / t.seconds:,.0f} updates/s (batch 256, 2 x 256 MLP, 64 SKUs stepped per update)"
-        )
+        out[name] = {
+            "updates_per_s": updates / t.seconds,
+            "compile_s": t.compile_s,
+            "batch": 256,
+            "hidden": [256, 256],
+            "env_steps_per_update": 64,
+        }
+        print(f"{name}: {updates / t.seconds:,.0f} updates/s (batch 256, 2 x 256 MLP, 64 SKUs per update)")
     return out
 
 
@@ -186,17 +195,30 @@ def main(argv=None):
         t = time_jit(jax_rollout(params, n, a.days), (state, jax.random.key(1)), repeats=a.reps)
         t_np = time_python(lambda state=state: numpy_rollout(state, params, a.days), repeats=a.reps)
         work = n * a.days
-        rows.append({"skus": n, "days": a.days, "jax_sku_days_per_s": work / t.seconds,
-                     "numpy_sku_days_per_s": work / t_np, "speedup": t_np / t.seconds, "compile_s": t.compile_s,
-                     "xla_buffer_bytes": t.buffer_bytes})  # fmt: skip
+        rows.append(
+            {
+                "skus": n,
+                "days": a.days,
+                "jax_sku_days_per_s": work / t.seconds,
+                "numpy_sku_days_per_s": work / t_np,
+                "speedup": t_np / t.seconds,
+                "compile_s": t.compile_s,
+                "xla_buffer_bytes": t.buffer_bytes,
+            }
+        )
         print(
             f"{n:>7} SKUs: JAX {work / t.seconds:,.0f} SKU-days/s, NumPy {work / t_np:,.0f} SKU-days/s, "
             f"x{t_np / t.seconds:.1f} (compile {t.compile_s:.1f} s)"
         )
     agents = {} if a.no_agents else agent_rates(a.reps)
-    meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "load_avg": os.getloadavg(), "jax": jax.__version__, "device": str(jax.devices()[0]),
-            "peak_rss_bytes": peak_memory_bytes(jax.devices()[0])}  # fmt: skip
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "peak_rss_bytes": peak_memory_bytes(jax.devices()[0]),
+    }
     print(f"peak memory {meta['peak_rss_bytes'] / 2**20:,.0f} MiB, load {meta['load_avg']}")
     atomic_write_text(
         Path(a.out) / "bench_pricing.json",

@@ -43,8 +43,14 @@ from jaxretail.utils.atomic import atomic_write_text
 
 ENV = DynamicPricing()
 GAMMAS = (0.5, 0.9, 0.99)
-RULES = {"optimal": policies.optimal_policy, "list_price": policies.list_price_policy, "competitor": policies.competitor_policy(),
-         "cost_plus": policies.cost_plus_policy(), "traffic": policies.traffic_policy, "random": policies.random_policy}  # fmt: skip
+RULES = {
+    "optimal": policies.optimal_policy,
+    "list_price": policies.list_price_policy,
+    "competitor": policies.competitor_policy(),
+    "cost_plus": policies.cost_plus_policy(),
+    "traffic": policies.traffic_policy,
+    "random": policies.random_policy,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--num-prices", type=int, nargs="+", default=[5, 10, 20], help="K values of study 2")
     ap.add_argument("--demos", type=int, nargs="+", default=[0, 960], help="demonstration counts of study 3")
-    ap.add_argument("--studies", nargs="+", default=["reward_gamma", "num_prices", "demonstrations", "markdown",
-                                                     "offline", "did"])  # fmt: skip
+    ap.add_argument(
+        "--studies",
+        nargs="+",
+        default=["reward_gamma", "num_prices", "demonstrations", "markdown", "offline", "did"],
+    )
     ap.add_argument("--seed", type=int, default=0)
     return ap
 
@@ -200,15 +209,23 @@ def demo_items(params, n_demos, a, key):
         jax.random.split(key, n_skus),
         days,
     )
-    items = demos.nstep_items(logs["obs"], logs["action"], logs["reward"], logs["terminated"], logs["truncated"],
-                              logs["final_obs"], 10)  # fmt: skip
+    items = demos.nstep_items(
+        logs["obs"],
+        logs["action"],
+        logs["reward"],
+        logs["terminated"],
+        logs["truncated"],
+        logs["final_obs"],
+        10,
+    )
     return jax.tree.map(lambda x: x[:n_demos], items)
 
 
 def study_demonstrations(a, rows, bar):
     for action_type in ("discrete", "continuous"):
-        params = group_params("fmcg", reward="drcr", action_type=action_type, num_prices=10, horizon=a.days,
-                              reward_scale=100.0)  # fmt: skip
+        params = group_params(
+            "fmcg", reward="drcr", action_type=action_type, num_prices=10, horizon=a.days, reward_scale=100.0
+        )
         opt = rule_values(params.replace(action_type="continuous"), a)["optimal"]
         keys = eval_keys(a.seed, a.eval_skus)
         for n in a.demos:
@@ -237,9 +254,10 @@ def study_demonstrations(a, rows, bar):
                 act = lambda ag, actor=actor: lambda k, obs, s, p: actor.apply(ag.actor, obs[None])[0]
                 name = "ddpgfd" if n else "ddpg"
 
-            def one(k, trainer=trainer, act=act, items=items):
+            def one(k, trainer=trainer, act=act, items=items, params=params, keys=keys):
                 out = make_train(trainer)(k, None, items)
-                return jnp.mean(evaluate(act(out["state"].agent), params, keys, a.days, jax.random.key(1))[0])
+                value = evaluate(act(out["state"].agent), params, keys, a.days, jax.random.key(1))[0]
+                return jnp.mean(value)
 
             vals = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(a.seed + n), a.seeds)))
             rows.append(
@@ -321,8 +339,17 @@ def study_offline(a, rows, bar):
     q = jax.tree.map(lambda x: x[0, 0], qparams)
     keys = eval_keys(a.seed + 1, a.eval_skus)
     rule = policies.competitor_policy()
-    logs = jax.jit(lambda k: protocol.collect_logs(ENV, policies.epsilon_policy(rule, 0.5), k, params, keys, a.days,
-                                                   probs=policies.epsilon_probs(rule, 0.5)))(jax.random.key(3))  # fmt: skip
+    logs = jax.jit(
+        lambda k: protocol.collect_logs(
+            ENV,
+            policies.epsilon_policy(rule, 0.5),
+            k,
+            params,
+            keys,
+            a.days,
+            probs=policies.epsilon_probs(rule, 0.5),
+        )
+    )(jax.random.key(3))
     online = float(jnp.mean(rollout(ENV, greedy_from_q(net, q), jax.random.key(3), params, keys, a.days)[2]))
     flat = lambda x: x.reshape((-1,) + x.shape[2:])
     r, mu, act, obs = flat(logs["reward"]), flat(logs["propensity"]), flat(logs["action"]), flat(logs["obs"])
@@ -330,11 +357,22 @@ def study_offline(a, rows, bar):
     pi = jax.nn.one_hot(greedy, params.num_prices)
     q_hat = ope.fit_linear_reward_model(obs, act, r, params.num_prices)(obs)
     rep = protocol.replay_estimate(logs, greedy.reshape(logs["action"].shape), params)
-    est = {"ipw": ope.ipw(r, mu, pi, act), "snipw": ope.snipw(r, mu, pi, act),
-           "dr": ope.doubly_robust(r, mu, pi, act, q_hat)}  # fmt: skip
-    row = dict(study="offline", group="luxury", agent="dqn", reward="rcr", online_value=online,
-               replay_score=rep["score"], replay_hits=rep["hits"], replay_mean=rep["mean_matched_reward"],
-               logged_mean=rep["logged_mean_reward"])  # fmt: skip
+    est = {
+        "ipw": ope.ipw(r, mu, pi, act),
+        "snipw": ope.snipw(r, mu, pi, act),
+        "dr": ope.doubly_robust(r, mu, pi, act, q_hat),
+    }
+    row = dict(
+        study="offline",
+        group="luxury",
+        agent="dqn",
+        reward="rcr",
+        online_value=online,
+        replay_score=rep["score"],
+        replay_hits=rep["hits"],
+        replay_mean=rep["mean_matched_reward"],
+        logged_mean=rep["logged_mean_reward"],
+    )
     for k, e in est.items():
         row[f"{k}"], row[f"{k}_se"] = float(e["estimate"]), float(e["se"])
     rows.append(row)
@@ -359,8 +397,10 @@ def study_did(a, rows, bar, curves):
         _, state, (rev, uv) = rollout(ENV, policy, jax.random.key(2), params, keys, T + 1, record=rec)
         return 100.0 * metrics.drcr_series(rev / state.sku.list_price[None], uv, 1)  # [T, n]
 
-    ctrl, twin, treat = (np.asarray(jax.jit(lambda p=p, k=k: drcr(p, k))()) for p, k in
-                         ((rule, keys_c), (rule, keys_t), (switch, keys_t)))  # fmt: skip
+    ctrl, twin, treat = (
+        np.asarray(jax.jit(lambda p=p, k=k: drcr(p, k))())
+        for p, k in ((rule, keys_c), (rule, keys_t), (switch, keys_t))
+    )
     same = protocol.did_estimate(ctrl, twin, half)
     diff = protocol.did_estimate(ctrl, treat, half)
     true_effect = float((treat - twin)[half:].mean())  # same SKUs and random numbers, other policy
@@ -479,8 +519,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     out = Path(a.out)
     rows, curves = [], {}
-    tasks = {"reward_gamma": 4, "num_prices": len(a.num_prices), "demonstrations": 2 * len(a.demos),
-             "markdown": 1, "offline": 1, "did": 1}  # fmt: skip
+    tasks = {
+        "reward_gamma": 4,
+        "num_prices": len(a.num_prices),
+        "demonstrations": 2 * len(a.demos),
+        "markdown": 1,
+        "offline": 1,
+        "did": 1,
+    }
     start = time.perf_counter()
     with tqdm(total=sum(tasks[s] for s in a.studies), desc="pricing studies") as bar:
         for s in a.studies:

@@ -60,10 +60,23 @@ def test_nstep_items_and_returns_hand_case():
 def test_dqfd_greedy_price_is_the_closed_form_optimum():
     params = make_params(reward="rcr", num_prices=6, horizon=20, sku=SKU, reward_scale=100.0)
     # demonstrations: the oracle with half of its days priced at random
-    logs = protocol.collect_logs(ENV, policies.epsilon_policy(policies.optimal_policy, 0.5), jax.random.key(0), params,
-                                 jax.random.split(jax.random.key(1), 8), 20)  # fmt: skip
-    items = demos.nstep_items(logs["obs"], logs["action"], logs["reward"], logs["terminated"], logs["truncated"],
-                              logs["final_obs"], 3)  # fmt: skip
+    logs = protocol.collect_logs(
+        ENV,
+        policies.epsilon_policy(policies.optimal_policy, 0.5),
+        jax.random.key(0),
+        params,
+        jax.random.split(jax.random.key(1), 8),
+        20,
+    )
+    items = demos.nstep_items(
+        logs["obs"],
+        logs["action"],
+        logs["reward"],
+        logs["terminated"],
+        logs["truncated"],
+        logs["final_obs"],
+        3,
+    )
     cfg = dqfd.DQfDConfig(
         num_updates=250,
         pretrain_updates=50,
@@ -93,9 +106,15 @@ def test_dqfd_greedy_price_is_the_closed_form_optimum():
 
 def test_ddpg_greedy_price_is_near_the_closed_form_optimum():
     params = make_params(action_type="continuous", reward="rcr", horizon=20, sku=SKU, reward_scale=10.0)
-    cfg = ddpg.DDPGConfig(num_updates=400, batch_size=64, buffer_size=5000, learning_starts=320, hidden=(32, 32),
-                          n_step=1, hyper=ddpg.DDPGHyper(gamma=0.0, actor_lr=3e-4, critic_lr=3e-3, noise_sd=0.3,
-                                                         tau=0.05))  # fmt: skip
+    cfg = ddpg.DDPGConfig(
+        num_updates=400,
+        batch_size=64,
+        buffer_size=5000,
+        learning_starts=320,
+        hidden=(32, 32),
+        n_step=1,
+        hyper=ddpg.DDPGHyper(gamma=0.0, actor_lr=3e-4, critic_lr=3e-3, noise_sd=0.3, tau=0.05),
+    )
     train = jax.jit(jax.vmap(make_train(ddpg.make_trainer(cfg, batched(ENV, params, 16)))))
     out = train(jax.random.split(jax.random.key(0), 2))
     obs, _ = jax.vmap(ENV.reset, in_axes=(0, None))(jax.random.split(jax.random.key(3), 4), params)

@@ -40,17 +40,34 @@ def test_lambertw_and_closed_form_optimal_price():
 
 
 def _sku(**kw):
-    base = dict(list_price=100.0, unit_cost=40.0, p_min=60.0, p_max=100.0, base_uv=200.0, conversion=0.03,
-                slope=2.0, season_amplitude=0.3, traffic_noise=0.3, competitor_noise=0.1, shock_sd=0.3,
-                shock_rho=0.8)  # fmt: skip
+    base = dict(
+        list_price=100.0,
+        unit_cost=40.0,
+        p_min=60.0,
+        p_max=100.0,
+        base_uv=200.0,
+        conversion=0.03,
+        slope=2.0,
+        season_amplitude=0.3,
+        traffic_noise=0.3,
+        competitor_noise=0.1,
+        shock_sd=0.3,
+        shock_rho=0.8,
+    )
     return make_sku(**{**base, **kw})
 
 
 @pytest.mark.parametrize("reward,lag,relative", [("pcr", 1, False), ("drcr", 2, False), ("dpcr", 1, True)])
 def test_rewards_match_a_numpy_recomputation(reward, lag, relative):
     # base_uv = 1.5 gives days without visitors, so the UV = 0 rule is exercised
-    params = make_params(reward=reward, lag=lag, relative=relative, normalize_reward=False, horizon=40,
-                         sku=_sku(base_uv=1.5, conversion=0.3, traffic_noise=0.8))  # fmt: skip
+    params = make_params(
+        reward=reward,
+        lag=lag,
+        relative=relative,
+        normalize_reward=False,
+        horizon=40,
+        sku=_sku(base_uv=1.5, conversion=0.3, traffic_noise=0.8),
+    )
     keys = jax.random.split(jax.random.key(3), 16)
     rec = lambda tr: (tr.reward, tr.info["revenue"], tr.info["profit"], tr.info["uv"])
     _, _, (r, rev, profit, uv) = rollout(
@@ -107,8 +124,14 @@ def test_markdown_terminates_exactly_at_stock_out():
 def test_analytic_optimum_beats_every_rule_and_is_the_best_area():
     params = group_params("luxury", reward="rcr", num_prices=8)
     keys = jax.random.split(jax.random.key(2), 64)
-    rules = [policies.optimal_policy, policies.list_price_policy, policies.random_policy, policies.traffic_policy, policies.competitor_policy(),
-             policies.cost_plus_policy()]  # fmt: skip
+    rules = [
+        policies.optimal_policy,
+        policies.list_price_policy,
+        policies.random_policy,
+        policies.traffic_policy,
+        policies.competitor_policy(),
+        policies.cost_plus_policy(),
+    ]
 
     def value(i):  # one compiled rollout for every rule (lax.switch on the rule index)
         pol = lambda k, o, s, p: jax.lax.switch(i, rules, k, o, s, p)
@@ -132,7 +155,8 @@ def test_price_to_action_inverts_the_bin_centres_and_the_tanh_map():
     for mode in ("daily", "markdown"):
         params = make_params(mode=mode, num_prices=9)
         grid = price_grid(sku, params)
-        np.testing.assert_array_equal(jax.vmap(lambda p: price_to_action(p, sku, params))(grid), np.arange(9))
+        actions = jax.vmap(lambda p, params=params: price_to_action(p, sku, params))(grid)
+        np.testing.assert_array_equal(actions, np.arange(9))
     cont = make_params(action_type="continuous")
     a = jnp.linspace(-1, 1, 7)
     from jaxretail.envs.pricing import action_price

@@ -28,7 +28,7 @@ def logged():
             T,
             probs=policies.epsilon_probs(RULE, 0.5),
             targets={"opt": policies.optimal_policy, "rule": RULE},
-        )  # fmt: skip
+        )
     )(jax.random.key(1))
     truth = {
         name: float(rollout(ENV, pol, jax.random.key(1), PARAMS, keys, T)[2].mean())
@@ -80,8 +80,12 @@ def test_replay_estimator_favours_the_policy_that_agrees_with_the_log(logged):
 
 def test_continuous_replay_matches_within_half_an_area():
     params = make_params(action_type="continuous", num_prices=4, sku=make_sku(100.0, p_min=60.0, p_max=100.0))
-    logs = {"reward": np.ones((1, 3)), "price": np.array([[60.0, 80.0, 100.0]]), "p_min": np.full((1, 3), 60.0),
-            "p_max": np.full((1, 3), 100.0)}  # fmt: skip
+    logs = {
+        "reward": np.ones((1, 3)),
+        "price": np.array([[60.0, 80.0, 100.0]]),
+        "p_min": np.full((1, 3), 60.0),
+        "p_max": np.full((1, 3), 100.0),
+    }
     # policy prices 64.9 (|d| = 4.9 <= 5: hit), 86 (miss), 95.5 (hit)
     a = (np.array([[64.9, 86.0, 95.5]]) - 60.0) / 20.0 - 1.0
     out = protocol.replay_estimate(logs, a[..., None], params)

@@ -163,8 +163,14 @@ def make_hooks(config: DDPGConfig, action_space):
         obs = jnp.zeros((1,) + tuple(obs_shape))
         pa = actor.init(k1, obs)
         pc = critic.init(k2, obs, jnp.zeros((1, d)))
-        return DDPGAgent(pa, pc, pa, pc, _opt(h.actor_lr, h.max_grad_norm).init(pa),
-                         _opt(h.critic_lr, h.max_grad_norm).init(pc))  # fmt: skip
+        return DDPGAgent(
+            pa,
+            pc,
+            pa,
+            pc,
+            _opt(h.actor_lr, h.max_grad_norm).init(pa),
+            _opt(h.critic_lr, h.max_grad_norm).init(pc),
+        )
 
     def explore_init(num_envs):
         return jnp.zeros((num_envs, d))
@@ -174,10 +180,8 @@ def make_hooks(config: DDPGConfig, action_space):
 
     def act(agent, key, obs, noise, h, update):
         eps = jax.random.normal(key, noise.shape)
-        if config.noise == "ou":
-            noise = noise - h.ou_theta * noise + h.noise_sd * eps
-        else:
-            noise = h.noise_sd * eps
+        ou = config.noise == "ou"
+        noise = noise - h.ou_theta * noise + h.noise_sd * eps if ou else h.noise_sd * eps
         return jnp.clip(actor.apply(agent.actor, obs) + noise, -1.0, 1.0), noise
 
     def learn(agent, items: demos.Item, w, h):
@@ -212,9 +216,17 @@ def make_hooks(config: DDPGConfig, action_space):
         )
         return agent, y1 - q, {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": jnp.mean(q)}
 
-    return type("Hooks", (), dict(init=staticmethod(init), act=staticmethod(act), learn=staticmethod(learn),
-                                  explore_init=staticmethod(explore_init),
-                                  explore_reset=staticmethod(explore_reset)))  # fmt: skip
+    return type(
+        "Hooks",
+        (),
+        dict(
+            init=staticmethod(init),
+            act=staticmethod(act),
+            learn=staticmethod(learn),
+            explore_init=staticmethod(explore_init),
+            explore_reset=staticmethod(explore_reset),
+        ),
+    )
 
 
 def make_trainer(config: DDPGConfig, venv: VectorEnv) -> Trainer:

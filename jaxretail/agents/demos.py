@@ -206,9 +206,13 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
     replay = MixtureReplay(cfg.num_demos, cfg.buffer_size, cfg.batch_size, E, cfg.priority_exponent)
     zeros_obs = jnp.zeros((E,) + tuple(venv.obs_shape), jnp.float32)
     example = one_step_items(
-        zeros_obs, jnp.zeros((E,) + jnp.shape(example_action), jnp.asarray(example_action).dtype),
-        jnp.zeros(E), zeros_obs, jnp.zeros(E, bool), n,
-    )  # fmt: skip
+        zeros_obs,
+        jnp.zeros((E,) + jnp.shape(example_action), jnp.asarray(example_action).dtype),
+        jnp.zeros(E),
+        zeros_obs,
+        jnp.zeros(E, bool),
+        n,
+    )
 
     def init(key, hyper=None):
         hyper = cfg.hyper if hyper is None else hyper
@@ -217,8 +221,10 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
         obs, env_state = venv.reset(k_env)
         agent = hooks.init(k_agent, hyper, venv.obs_shape)
         zero = jnp.asarray(0, jnp.int32)
-        buf = MixtureState(replay.demo_buf.init(jax.tree.map(lambda x: x[0], example)),
-                           replay.agent_buf.init(jax.tree.map(lambda x: x[0], example)))  # fmt: skip
+        buf = MixtureState(
+            replay.demo_buf.init(jax.tree.map(lambda x: x[0], example)),
+            replay.agent_buf.init(jax.tree.map(lambda x: x[0], example)),
+        )
         return ReplayAgentState(
             agent, buf, env_state, obs, hooks.explore_init(E), key, hyper, zero, jnp.zeros(E)
         )
@@ -236,8 +242,15 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
             stats = stats + jnp.stack(
                 [jnp.sum(jnp.where(done, ep_ret, 0.0)), jnp.sum(done), jnp.mean(out.reward)]
             )
-            carry = (buf, env_state, out.obs, hooks.explore_reset(explore, done), jnp.where(done, 0.0, ep_ret),
-                     stats, key)  # fmt: skip
+            carry = (
+                buf,
+                env_state,
+                out.obs,
+                hooks.explore_reset(explore, done),
+                jnp.where(done, 0.0, ep_ret),
+                stats,
+                key,
+            )
             return carry, None
 
         key, k = jax.random.split(state.key)
@@ -253,8 +266,9 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
         (buf, env_state, obs, explore, ep_ret, stats, _), _ = jax.lax.scan(
             env_step, carry, None, cfg.num_steps
         )
-        new = state.replace(replay=buf, env_state=env_state, obs=obs, explore=explore, episode_return=ep_ret,
-                            key=key)  # fmt: skip
+        new = state.replace(
+            replay=buf, env_state=env_state, obs=obs, explore=explore, episode_return=ep_ret, key=key
+        )
         return new, stats
 
     def update(state: ReplayAgentState, data=None):
@@ -277,9 +291,14 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
             items = items.replace(is_demo=from_demo.astype(jnp.float32))
             agent, td, info = hooks.learn(state.agent, items, w, state.hyper)
             buf = replay.update_priorities(
-                state.replay, idx, jnp.where(from_demo, td, 0.0), jnp.where(from_demo, 0.0, td), use_agent,
-                state.hyper.priority_eps, state.hyper.demo_bonus,
-            )  # fmt: skip
+                state.replay,
+                idx,
+                jnp.where(from_demo, td, 0.0),
+                jnp.where(from_demo, 0.0, td),
+                use_agent,
+                state.hyper.priority_eps,
+                state.hyper.demo_bonus,
+            )
             return state.replace(agent=agent, replay=buf, key=key), info
 
         def learn(state):

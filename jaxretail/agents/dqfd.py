@@ -4,7 +4,8 @@ Loss on a prioritised batch (weights ``w``), with the double-DQN bootstrap of a 
 is copied every ``target_update_interval`` gradient steps:
 
     J = w [ huber(y_1 - Q(s, a)) + lambda_n huber(y_n - Q(s, a)) ] + lambda_e J_E + l2 ||theta||^2,
-    y_1 = r + gamma d Q'(s', argmax Q(s', .)),   y_n = sum_{k<m} gamma^k r_{t+k} + gamma^m d_n Q'(s_m, argmax Q(s_m, .)),
+    y_1 = r + gamma d Q'(s', argmax Q(s', .)),
+    y_n = sum_{k<m} gamma^k r_{t+k} + gamma^m d_n Q'(s_m, argmax Q(s_m, .)),
     J_E = max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E)   (demonstration items only; l = margin for a != a_E).
 
 Defaults follow the paper: ``n = 10``, ``lambda_n = lambda_e = 1``, ``l2 = 1e-5``, margin 0.8,
@@ -87,10 +88,17 @@ class DQfDConfig:
     def __post_init__(self):
         check_positive_ints(
             self,
-            ("num_updates", "num_steps", "gradient_steps", "batch_size", "buffer_size", "n_step",
-             "target_update_interval"),
+            (
+                "num_updates",
+                "num_steps",
+                "gradient_steps",
+                "batch_size",
+                "buffer_size",
+                "n_step",
+                "target_update_interval",
+            ),
             "DQfDConfig",
-        )  # fmt: skip
+        )
         for name in ("learning_starts", "pretrain_updates", "num_demos"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 0:
@@ -178,9 +186,17 @@ def make_hooks(config: DQfDConfig, action_space):
         target = jax.tree.map(lambda o, t: jnp.where(refresh, o, t), params, agent.target_params)
         return DQfDAgent(params, target, opt_state, steps), td, info
 
-    return type("Hooks", (), dict(init=staticmethod(init), act=staticmethod(act), learn=staticmethod(learn),
-                                  explore_init=staticmethod(lambda n: jnp.zeros(())),
-                                  explore_reset=staticmethod(lambda e, d: e)))  # fmt: skip
+    return type(
+        "Hooks",
+        (),
+        dict(
+            init=staticmethod(init),
+            act=staticmethod(act),
+            learn=staticmethod(learn),
+            explore_init=staticmethod(lambda n: jnp.zeros(())),
+            explore_reset=staticmethod(lambda e, d: e),
+        ),
+    )
 
 
 def make_trainer(config: DQfDConfig, venv: VectorEnv) -> Trainer:

@@ -29,7 +29,8 @@ def _summary(values: jax.Array, estimate=None) -> dict:
 def _check(reward, propensity, target_probs, action):
     if reward.ndim != 1 or propensity.shape != reward.shape or action.shape != reward.shape:
         raise ValueError(
-            f"reward, propensity and action must be [N], got {reward.shape}, {propensity.shape}, {action.shape}"
+            "reward, propensity and action must be [N], "
+            f"got {reward.shape}, {propensity.shape}, {action.shape}"
         )
     if target_probs.ndim != 2 or target_probs.shape[0] != reward.shape[0]:
         raise ValueError(f"target_probs must be [N, K] with N={reward.shape[0]}, got {target_probs.shape}")

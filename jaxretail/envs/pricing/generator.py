@@ -10,8 +10,9 @@ the paper's Fig. 2-3 contrast (Liu et al. 2019, arXiv 1912.02572):
   with price, a negative price-RCR correlation), small and short-lived
   conversion shocks.
 * **fmcg** (candy, daily goods): cheap, many visitors, less elastic (``b`` in [0.6, 1.6]: the
-  optimum is inside or above the range, RCR rises with price), with large persistent conversion shocks (promotions, traffic mix) that
-  swamp the price signal in RCR and are what the difference DRCR cancels.
+  optimum is inside or above the range, RCR rises with price), with large persistent conversion
+  shocks (promotions, traffic mix) that swamp the price signal in RCR and
+  are what the difference DRCR cancels.
 """
 
 from __future__ import annotations

@@ -69,8 +69,9 @@ def collect_logs(
         return out
 
     wrapped = _LoggingEnv(env, probs, targets or {})
-    _, _, logs = rollout(wrapped, policy, key, params, reset_keys, num_days, record=body_record,
-                         auto_reset=auto_reset)  # fmt: skip
+    _, _, logs = rollout(
+        wrapped, policy, key, params, reset_keys, num_days, record=body_record, auto_reset=auto_reset
+    )
     return logs
 
 
@@ -128,7 +129,8 @@ def did_estimate(y_control: np.ndarray, y_treated: np.ndarray, post_start: int) 
     y_control, y_treated = np.asarray(y_control, float), np.asarray(y_treated, float)
     if y_control.ndim != 2 or y_treated.ndim != 2 or y_control.shape[0] != y_treated.shape[0]:
         raise ValueError(
-            f"y_control and y_treated must be [T, N] with the same T, got {y_control.shape} and {y_treated.shape}"
+            "y_control and y_treated must be [T, N] with the same T, "
+            f"got {y_control.shape} and {y_treated.shape}"
         )
     T = y_control.shape[0]
     if not 0 < post_start < T:
@@ -141,8 +143,12 @@ def did_estimate(y_control: np.ndarray, y_treated: np.ndarray, post_start: int) 
     X = sm.add_constant(np.stack([treated.ravel(), post.ravel(), (treated * post).ravel()], axis=1))
     fit = sm.OLS(y.ravel(), X).fit(cov_type="cluster", cov_kwds={"groups": groups})
     lo, hi = fit.conf_int()[3]
-    return {"effect": float(fit.params[3]), "se": float(fit.bse[3]), "ci95": (float(lo), float(hi)),
-            "p_value": float(fit.pvalues[3])}  # fmt: skip
+    return {
+        "effect": float(fit.params[3]),
+        "se": float(fit.bse[3]),
+        "ci95": (float(lo), float(hi)),
+        "p_value": float(fit.pvalues[3]),
+    }
 
 
 def policy_actions(act: Callable, agent, logs: dict, key: jax.Array | None = None) -> jax.Array:

@@ -71,8 +71,8 @@ class PricingState(EnvState):
 class PricingParams(EnvParams):
     """Static sizes and modes, and the SKU-generator distribution (vmappable floats).
 
-    Build with :func:`make_params` (validates every field); :func:`jaxretail.envs.pricing.generator.group_params`
-    holds the luxury-like and FMCG-like presets.
+    Build with :func:`make_params` (validates every field);
+    :func:`jaxretail.envs.pricing.generator.group_params` holds the luxury-like and FMCG-like presets.
     """
 
     mode: str = struct.field(pytree_node=False, default="daily")  # "daily" | "markdown"
@@ -192,14 +192,22 @@ def make_sku(
     a = b + math.log(conv / (1.0 - 2.0 * conv))
     f = lambda v: jnp.asarray(v, jnp.float32)
     return SKU(
-        list_price=f(p_ref), unit_cost=f(cost), p_min=f(lo), p_max=f(hi), base_uv=f(uv),
-        season_amplitude=f(amp), season_phase=f(_finite("season_phase", season_phase)),
-        traffic_noise=f(_finite("traffic_noise", traffic_noise, 0.0)), intercept=f(a),
-        price_slope=f(b / p_ref), competitor_intercept=f(a),
+        list_price=f(p_ref),
+        unit_cost=f(cost),
+        p_min=f(lo),
+        p_max=f(hi),
+        base_uv=f(uv),
+        season_amplitude=f(amp),
+        season_phase=f(_finite("season_phase", season_phase)),
+        traffic_noise=f(_finite("traffic_noise", traffic_noise, 0.0)),
+        intercept=f(a),
+        price_slope=f(b / p_ref),
+        competitor_intercept=f(a),
         competitor_price=f(_finite("competitor_price", competitor_price, 0.0, strict=True)),
         competitor_noise=f(_finite("competitor_noise", competitor_noise, 0.0)),
-        shock_sd=f(_finite("shock_sd", shock_sd, 0.0)), shock_rho=f(rho),
-    )  # fmt: skip
+        shock_sd=f(_finite("shock_sd", shock_sd, 0.0)),
+        shock_rho=f(rho),
+    )
 
 
 def make_params(
@@ -243,9 +251,19 @@ def make_params(
     lag_ = _int_at_least("lag", lag, 1)
     stock = _finite("initial_stock", initial_stock, 0.0)
     allowed = set(PricingParams.__dataclass_fields__) - {
-        "mode", "action_type", "num_prices", "window", "horizon", "reward", "lag", "relative",
-        "normalize_reward", "initial_stock", "sku", "reward_scale",
-    }  # fmt: skip
+        "mode",
+        "action_type",
+        "num_prices",
+        "window",
+        "horizon",
+        "reward",
+        "lag",
+        "relative",
+        "normalize_reward",
+        "initial_stock",
+        "sku",
+        "reward_scale",
+    }
     unknown = set(distribution) - allowed
     if unknown:
         raise ValueError(f"unknown PricingParams field(s): {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -262,8 +280,17 @@ def make_params(
             f"history_discount_range must lie in [0, 1), got {checked['history_discount_range']}"
         )
     return PricingParams(
-        mode=mode, action_type=action_type, num_prices=k, window=w, horizon=t, reward=reward, lag=lag_,
-        relative=bool(relative), normalize_reward=bool(normalize_reward), initial_stock=stock, sku=sku,
+        mode=mode,
+        action_type=action_type,
+        num_prices=k,
+        window=w,
+        horizon=t,
+        reward=reward,
+        lag=lag_,
+        relative=bool(relative),
+        normalize_reward=bool(normalize_reward),
+        initial_stock=stock,
+        sku=sku,
         reward_scale=_finite("reward_scale", float(reward_scale), 0.0, strict=True),
         **checked,
-    )  # fmt: skip
+    )
