@@ -47,10 +47,11 @@ def jax_rollout(params, n, days):
             obs, state, r, *_ = jax.vmap(ENV.step_env, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_s, n), state, a, params
             )
-            return (state, total + jnp.sum(r) + jnp.sum(obs[:, -1])), None
+            # every output feeds the result, so XLA cannot drop part of the step
+            return (state, total + jnp.sum(r) + jnp.sum(obs)), None
 
         (state, total), _ = jax.lax.scan(day, (state, 0.0), jax.random.split(key, days))
-        return total
+        return total, state
 
     return run
 
