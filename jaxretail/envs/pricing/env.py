@@ -114,7 +114,11 @@ def purchase_probability(price, sku: SKU, shock, competitor_rel) -> jax.Array:
 
 def draw_market(key: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array) -> tuple:
     """``(uv, shock, competitor_rel)`` of ``day`` given yesterday's shock (3 normal draws)."""
-    e = jax.random.normal(key, (3,), jnp.float32)
+    return market(jax.random.normal(key, (3,), jnp.float32), sku, day, shock)
+
+
+def market(e: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array) -> tuple:
+    """:func:`draw_market` from given standard normals ``e [3]`` (traffic, shock, competitor)."""
     season = 1.0 + sku.season_amplitude * jnp.sin(2.0 * jnp.pi * (day + sku.season_phase) / 7.0)
     s = sku.traffic_noise
     uv = jnp.round(sku.base_uv * season * jnp.exp(s * e[0] - 0.5 * s * s))
@@ -237,17 +241,17 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
 
     def step_env(self, key: jax.Array, state: PricingState, action, params: PricingParams):
         sku = state.sku
-        k_units, k_next = jax.random.split(key)
         price, valid = action_price(action, sku, params)
         markdown = params.mode == "markdown"
-        u = jax.random.uniform(k_units, (), jnp.float32, 1e-7, 1.0)
-        sale = sell(u, sku, price, valid, state.uv, state.shock, state.competitor_rel, state.stock, markdown)
+        # one counter-based draw per SKU-day: the units' uniform and tomorrow's three normals
+        u = jax.random.uniform(key, (4,), jnp.float32, 1e-7, 1.0 - 1e-7)
+        sale = sell(u[0], sku, price, valid, state.uv, state.shock, state.competitor_rel, state.stock, markdown)
         reward = self.reward(sale, state, params)
         basis = sale["pcr"] if params.reward in ("pcr", "dpcr") else sale["rcr"]
         new_lag = jnp.stack([basis, sale["defined"].astype(jnp.float32)])
         row = history_row(sku, price, state.uv, state.competitor_rel, sale)
         t = state.t + 1
-        uv, shock, comp = draw_market(k_next, sku, t.astype(jnp.float32), state.shock)
+        uv, shock, comp = market(ndtri(u[1:]), sku, t.astype(jnp.float32), state.shock)
         stock = state.stock - sale["units"] if markdown else state.stock
         info = {
             "price": price,
