@@ -1,5 +1,5 @@
-"""Shared discrete-choice maths (multinomial logit, inclusive values, sampling)."""
+"""Shared discrete-choice maths (multinomial logit, inclusive values, sampling, MNL pricing)."""
 
-from jaxretail.choice import mnl
+from jaxretail.choice import mnl, pricing
 
-__all__ = ["mnl"]
+__all__ = ["mnl", "pricing"]

@@ -1,0 +1,35 @@
+"""Dynamic pricing per SKU (Liu et al. 2019, arXiv 1912.02572): RCR/DRCR rewards, markdown and daily modes."""
+
+from jaxretail.envs.pricing import metrics, policies
+from jaxretail.envs.pricing.env import (
+    DynamicPricing,
+    action_price,
+    observation,
+    poisson_from_uniform,
+    price_grid,
+    price_to_action,
+    purchase_probability,
+)
+from jaxretail.envs.pricing.generator import GROUP_PRESETS, draw_sku, draw_skus, group_params
+from jaxretail.envs.pricing.types import SKU, PricingParams, PricingState, make_params, make_sku
+
+__all__ = [
+    "GROUP_PRESETS",
+    "SKU",
+    "DynamicPricing",
+    "PricingParams",
+    "PricingState",
+    "action_price",
+    "draw_sku",
+    "draw_skus",
+    "group_params",
+    "make_params",
+    "make_sku",
+    "metrics",
+    "observation",
+    "policies",
+    "poisson_from_uniform",
+    "price_grid",
+    "price_to_action",
+    "purchase_probability",
+]
