@@ -239,7 +239,7 @@ for name, action in (
     ("floats 0.1", np.full(20, 0.1, np.float32)),
     ("3 of K=4", np.arange(20) < 3),
 ):
-    handled(f"assortment action: {name}", lambda a=action: _step_flags(a), _flagged, owner="interop")
+    handled(f"assortment action: {name}", lambda a=action: _step_flags(a), _flagged)
 
 # ----------------------------------------------------------------------------------- agent configs
 PPO_BAD = {
@@ -394,13 +394,13 @@ for field, value in (("price_scale", NAN), ("price_scale", INF), ("utility_noise
         f"coupon config {field}={value}",
         lambda f=field, v=value: _coupon_config(**{f: v}),
         field,
-        owner="coupon",
+
     )
 refuse(
     "coupon config visit_inertia=Uniform(1.5, 2.0)",
     lambda: _coupon_config(visit_inertia=_coupon_dist("Uniform", low=1.5, high=2.0)),
     "visit_inertia",
-    owner="coupon",
+
 )
 
 # --------------------------------------------------------------------------------------- the CLIs
