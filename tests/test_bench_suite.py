@@ -2,6 +2,7 @@
 clear error with a non-zero exit status, never a fallback."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = str(ROOT / "scripts" / "bench.py")
+# the end-to-end run checks that every case runs and is recorded, not its figures: compile without
+# LLVM's expensive passes (about a third less compile time; compilation is most of a tiny run)
+QUICK_COMPILE = {
+    **os.environ,
+    "XLA_FLAGS": " ".join(
+        (os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0",
+         "--xla_llvm_disable_expensive_passes=true")
+    ).strip(),
+}  # fmt: skip
 
 
 def test_tiny_suite_runs_end_to_end(tmp_path):
@@ -31,6 +41,7 @@ def test_tiny_suite_runs_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        env=QUICK_COMPILE,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     record = json.loads((tmp_path / "bench-cpu-tiny.json").read_text())
