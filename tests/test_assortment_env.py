@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpy_assortment import mnl_probs, transition, utility
+from assortment_reference import mnl_probs, transition, utility
 from scipy import stats
 
 from jaxretail.core import Transition, rollout

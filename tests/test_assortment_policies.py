@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpy_assortment import brute_force_revenues, utility
+from assortment_reference import brute_force_revenues, utility
 from scipy import stats
 
 from jaxretail.envs.assortment import (
