@@ -48,7 +48,13 @@ from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 SCALES = {
     # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates (PPO on
     # assortment learns from every one of rl_episodes x 80 steps per update with a per-item network, so
-    # its episode count stays a tenth of the population's)
+    # its episode count stays a tenth of the population's). "tiny" only checks that every case runs
+    # (the test suite); its figures measure nothing but overheads.
+    "tiny": dict(
+        assort_envs=64, assort_steps=4, expert_envs=64, expert_steps=2, numpy_expert_envs=16,
+        coupon_customers=128, coupon_weeks=1, numpy_weeks=1, bandit_contexts=512,
+        rl_customers=256, rl_episodes=16, rl_updates=1, repeats=1,
+    ),
     "small": dict(
         assort_envs=1_000, assort_steps=20, expert_envs=1_000, expert_steps=5, numpy_expert_envs=1_000,
         coupon_customers=1_000, coupon_weeks=3, numpy_weeks=1, bandit_contexts=10_000,

@@ -2,6 +2,7 @@
 clear error with a non-zero exit status, never a fallback."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = str(ROOT / "scripts" / "bench.py")
+# the end-to-end run checks that every case runs and is recorded, not its figures: compile without
+# LLVM's expensive passes (about a third less compile time; compilation is most of a tiny run)
+QUICK_COMPILE = {
+    **os.environ,
+    "XLA_FLAGS": " ".join(
+        (os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0",
+         "--xla_llvm_disable_expensive_passes=true")
+    ).strip(),
+}  # fmt: skip
 
 
-def test_small_suite_runs_end_to_end(tmp_path):
+def test_tiny_suite_runs_end_to_end(tmp_path):
+    """Every case at the "tiny" scale (the figures of the small and paper scales live in benchmarks/)."""
     res = subprocess.run(
         [
             sys.executable,
@@ -21,7 +32,7 @@ def test_small_suite_runs_end_to_end(tmp_path):
             "--device",
             "cpu",
             "--scale",
-            "small",
+            "tiny",
             "--repeats",
             "1",
             "--out",
@@ -30,9 +41,10 @@ def test_small_suite_runs_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        env=QUICK_COMPILE,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    record = json.loads((tmp_path / "bench-cpu-small.json").read_text())
+    record = json.loads((tmp_path / "bench-cpu-tiny.json").read_text())
     meta, rows = record["meta"], record["rows"]
     assert meta["platform"] == "cpu" and meta["device_count"] >= 1 and meta["jax"] == jax.__version__
     assert meta["memory_bandwidth_bytes_per_s"] > 0 and meta["peak_memory_bytes"] > 0
@@ -47,8 +59,8 @@ def test_small_suite_runs_end_to_end(tmp_path):
     for case in ("assortment_env", "coupon_env"):  # bytes, flops and bandwidth share of the env steps
         row = next(r for r in rows if r["case"] == case)
         assert row["bytes_per_item"] > 0 and row["flops_per_item"] > 0 and row["bandwidth_fraction"] > 0
-    assert (tmp_path / "bench-cpu-small.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| coupon_env |" in (tmp_path / "bench-cpu-small.md").read_text()
+    assert (tmp_path / "bench-cpu-tiny.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| coupon_env |" in (tmp_path / "bench-cpu-tiny.md").read_text()
 
 
 @pytest.mark.parametrize("device", ["gpu", "tpu"])

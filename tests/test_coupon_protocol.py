@@ -136,7 +136,9 @@ def test_main_job_end_to_end(tmp_path):
     # collecting again with the main job's configuration reuses the dataset: no part is rewritten
     parts = sorted((out / "dataset").glob("part-*.parquet"))
     before = [p.stat().st_mtime_ns for p in parts]
-    same = col.CollectionConfig(num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0)
+    same = col.CollectionConfig(  # the main job's block: 64 visitors for 64-customer simulations
+        num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0, block_size=64
+    )
     col.collect(out / "dataset", same, progress=False)
     assert [p.stat().st_mtime_ns for p in parts] == before
     with pytest.raises(SystemExit) as exit_info:  # a bad flag is one line on stderr and exit status 2
