@@ -149,7 +149,9 @@ def test_every_configuration_field_changes_the_simulation():
     week = jax.jit(E.simulate_week)
 
     def flat(tree):
-        return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
+        leaves = [jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+                  for x in jax.tree.leaves(tree)]
+        return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
 
     def scenario(**change):
         cfg = get_config("benchmark", **{"category_sizes": SIZES, **change})
