@@ -83,7 +83,7 @@ def _parser(script: str) -> argparse.ArgumentParser:
 def readme_commands() -> list[tuple[str, list[str]]]:
     found = []
     for m in COMMAND.finditer(README.read_text()):
-        args = shlex.split(m.group(2))
+        args = shlex.split(m.group(2), comments=True)  # a trailing "# ..." is a shell comment
         # "--device {cpu,gpu,tpu,auto}" documents the choices: try the first one
         args = [a[1:-1].split(",")[0] if a.startswith("{") and a.endswith("}") else a for a in args]
         found.append((m.group(1), args))
