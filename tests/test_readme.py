@@ -16,6 +16,7 @@ import argparse
 import importlib
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,9 +56,14 @@ def test_readme_python_block_runs_as_written(block, tmp_path, monkeypatch):
     line, _, code, reason = block
     if reason:
         pytest.skip(f"README.md:{line}: {reason}")
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": f"readme_block_{line}"}
-    exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102 - the README is ours
+    # a fresh interpreter per block: as a user runs it, and untouched by what earlier tests left running
+    script = tmp_path / f"readme_block_{line}.py"
+    script.write_text(code)
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert res.returncode == 0, f"README.md:{line} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
 
 
 # ------------------------------------------------------------------------------------- commands
