@@ -40,7 +40,11 @@ def check(config: str, mode: str, customers: int, weeks: int, seed: int) -> dict
     start = time.perf_counter()
     obs, state, rec = run(jax.random.key(seed + 1))
     leaves = jax.tree.leaves(state) + [obs, rec["reward"], rec["obs"]]
-    finite = all(bool(np.isfinite(np.asarray(x, np.float64)).all()) for x in leaves if jnp.issubdtype(x.dtype, jnp.floating))
+    finite = all(
+        bool(np.isfinite(np.asarray(x, np.float64)).all())
+        for x in leaves
+        if jnp.issubdtype(x.dtype, jnp.floating)
+    )
     return {
         "config": config,
         "mode": mode,

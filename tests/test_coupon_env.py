@@ -117,7 +117,9 @@ def test_category_values_and_product_shares_match_mnl(setup):
     draws = 40_000
     u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
     rows, slots = jax.jit(
-        jax.vmap(lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout, iv["row_scale"]))
+        jax.vmap(
+            lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout, iv["row_scale"])
+        )
     )(u)
     chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
     members = np.flatnonzero(cat == 5)

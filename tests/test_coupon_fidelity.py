@@ -20,7 +20,9 @@ U = 64
 
 def _params(name="benchmark", mode="clean", key=0, **overrides):
     cfg = get_config(name, category_sizes=SIZES, **overrides)
-    sc = sample_scenario(jax.random.key(key), cfg, U, mode=mode, base_prices="draw" if mode == "clean" else None)
+    sc = sample_scenario(
+        jax.random.key(key), cfg, U, mode=mode, base_prices="draw" if mode == "clean" else None
+    )
     return E.make_params(sc, cfg, block_size=64, mode=mode)
 
 
@@ -30,7 +32,9 @@ def _sample(key, cfg, mode):
 
 def _run(params, weeks, record=None):
     env = E.CouponEnv(params)
-    rec = record or (lambda tr: {"reward": tr.reward, "visited": tr.info["visited"], "nonfinite": tr.info["nonfinite"]})
+    rec = record or (
+        lambda tr: {"reward": tr.reward, "visited": tr.info["visited"], "nonfinite": tr.info["nonfinite"]}
+    )
 
     @jax.jit
     def go(key):
@@ -88,7 +92,9 @@ def test_non_finite_values_are_guarded_flagged_and_raise_in_debug_mode():
         if jnp.issubdtype(leaf.dtype, jnp.floating):
             assert np.isfinite(np.asarray(leaf)).all()
     with pytest.raises(Exception, match="non-finite"):
-        jax.block_until_ready(jax.jit(E.simulate_week)(broken, jnp.zeros(U, jnp.int32), params.replace(debug=True)))
+        jax.block_until_ready(
+            jax.jit(E.simulate_week)(broken, jnp.zeros(U, jnp.int32), params.replace(debug=True))
+        )
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -149,8 +155,10 @@ def test_every_configuration_field_changes_the_simulation():
     week = jax.jit(E.simulate_week)
 
     def flat(tree):
-        leaves = [jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
-                  for x in jax.tree.leaves(tree)]
+        leaves = [
+            jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+            for x in jax.tree.leaves(tree)
+        ]
         return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
 
     def scenario(**change):
@@ -158,13 +166,27 @@ def test_every_configuration_field_changes_the_simulation():
         return cfg, _paper_sample(cfg)
 
     def outcome(cfg, sc):
-        params = E.make_params(sc, cfg, block_size=64, utility_clip="percentile", next_week_price_quirk=True,
-                               legacy_coupling=True)
+        params = E.make_params(
+            sc,
+            cfg,
+            block_size=64,
+            utility_clip="percentile",
+            next_week_price_quirk=True,
+            legacy_coupling=True,
+        )
         _, state = E.CouponEnv(params).reset(jax.random.key(0), params)
         action = jnp.arange(U, dtype=jnp.int32) % len(cfg.coupon_levels)
         out = week(week(state, action, params)["state"], action, params)
-        return flat((out["reward"], out["visit_probability"], out["state"].store_value,
-                     out["state"].marketing, out["state"].price, out["obs"]))
+        return flat(
+            (
+                out["reward"],
+                out["visit_probability"],
+                out["state"].store_value,
+                out["state"].marketing,
+                out["state"].price,
+                out["obs"],
+            )
+        )
 
     def differ(a, b):
         return a.shape != b.shape or not np.allclose(a, b)

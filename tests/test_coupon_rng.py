@@ -128,8 +128,14 @@ def test_env_clip_is_the_percentile_of_the_weeks_customer_product_utilities():
     chi2, total = E.observed_feature_totals(params, state.t, seeds)
     cat = jnp.stack([E.row_hash(seeds["weekly"][5], ids), E.row_hash(seeds["weekly"][6], ids)], 1)
     cust = cm.CustomerWeek(
-        E._customer_hashes(seeds, ids), cat, sc.beta_w_customer, coupon, jnp.ones(100), jax.vmap(jax.random.key)(ids),
-        chi2, total,
+        E._customer_hashes(seeds, ids),
+        cat,
+        sc.beta_w_customer,
+        coupon,
+        jnp.ones(100),
+        jax.vmap(jax.random.key)(ids),
+        chi2,
+        total,
     )
     layout = E.layout_for(cfg.category_sizes)
     valid = jnp.asarray(layout.valid)

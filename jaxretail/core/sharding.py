@@ -9,7 +9,8 @@ from global ids, so a population can be split over devices without changing its 
 
 Parameters and per-product arrays stay replicated. Where an explicit collective is cheaper than
 what the partitioner infers, ``jax.shard_map`` is used, e.g.
-:func:`jaxretail.agents.bandits.linear.sharded_update` (local Gram matrices, one ``psum``). Across hosts the same code runs after ``jax.distributed.initialize``
+:func:`jaxretail.agents.bandits.linear.sharded_update` (local Gram matrices, one ``psum``).
+Across hosts the same code runs after ``jax.distributed.initialize``
 (see ``scripts/multihost_example.py``).
 """
 

@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
     )
     ap.add_argument("--customers", type=POSITIVE, default=100_000, help="customers logged in all")
-    ap.add_argument(
-        "--customers-per-simulation", type=POSITIVE, default=1000, help="must divide --customers"
-    )
+    ap.add_argument("--customers-per-simulation", type=POSITIVE, default=1000, help="must divide --customers")
     ap.add_argument("--train-weeks", type=POSITIVE, default=50)
     ap.add_argument("--eval-weeks", type=POSITIVE, default=20)
     ap.add_argument("--eval-simulations", type=POSITIVE, default=5, help="<= the number of simulations")
@@ -72,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--legacy-evaluation",
         action="store_true",
-        help="reproduce the original's fresh-wrapper evaluation quirks (coupon.md 3.5; implied by --mode paper)",
+        help="reproduce the original's fresh-wrapper evaluation quirks (coupon.md 3.5; "
+        "implied by --mode paper)",
     )
     return ap
 

@@ -49,7 +49,9 @@ def customer_metrics(records: dict[str, jax.Array], window: int = RETENTION_WIND
         "offered_discount": coupon.mean(0),
         "redeemed_discount": (coupon * records["redeemed"]).mean(0),
         # customer-weeks with a guarded non-finite value (always 0 unless the model breaks; never silent)
-        "nonfinite_weeks": records["nonfinite"].sum(0) if "nonfinite" in records else jnp.zeros_like(coupon[0]),
+        "nonfinite_weeks": records["nonfinite"].sum(0)
+        if "nonfinite" in records
+        else jnp.zeros_like(coupon[0]),
     }
 
 

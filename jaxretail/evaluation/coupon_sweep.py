@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODES,
         help="paper: legacy coupling, paper base prices, price-timing quirk, utility clip, evaluation quirks",
     )
-    ap.add_argument("--base-prices", default=None, choices=("paper", "draw"), help="clean mode only (default paper)")
+    ap.add_argument(
+        "--base-prices", default=None, choices=("paper", "draw"), help="clean mode only (default paper)"
+    )
     ap.add_argument("--seed", type=int_in_range(0, 2**31 - 1), default=0)
     ap.add_argument(
         "--block-size", type=int_at_least(1), default=None, help="visitor block (default: from --customers)"
@@ -77,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace):
     """Validate every flag before anything is computed; returns the scenario configuration."""
-    for name, low in (("customers", 1), ("simulations", 2), ("train_weeks", 1), ("eval_weeks", 1), ("save_every", 1)):
+    for name, low in (
+        ("customers", 1),
+        ("simulations", 2),
+        ("train_weeks", 1),
+        ("eval_weeks", 1),
+        ("save_every", 1),
+    ):
         check_int(f"--{name.replace('_', '-')}", getattr(args, name), low)
     if args.block_size is not None and (args.block_size < 1 or args.block_size % SUB_BLOCK):
         raise ConfigError(
@@ -147,7 +155,9 @@ def _run(args: argparse.Namespace, cfg) -> list[dict]:
         state, obs = collect(params, jax.random.fold_in(root, 10_000 + sim))
         eval_key = jax.random.fold_in(root, 20_000 + sim)
         for code in codes:
-            metrics = jax.tree.map(np.asarray, evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32)))
+            metrics = jax.tree.map(
+                np.asarray, evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32))
+            )
             nonfinite += int(metrics.pop("nonfinite_weeks").sum())
             per_customer[code].append(metrics)
         coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))
@@ -203,7 +213,8 @@ def sweep_rows(per_customer: dict, coefficients: list, codes: list[int], cfg, ar
 
 def print_table(rows: list[dict], eval_weeks: int = 20) -> None:
     print(
-        f"{'policy':12s} {f'revenue/100 cust/{eval_weeks} wk':>22s} {'revenue/random':>16s} {'retention':>16s} "
+        f"{'policy':12s} {f'revenue/100 cust/{eval_weeks} wk':>22s} "
+        f"{'revenue/random':>16s} {'retention':>16s} "
         f"{'penetration/rnd':>16s} {'offered':>8s}"
     )
     for r in rows:
@@ -220,18 +231,27 @@ def write_outputs(
     out: Path, rows: list[dict], args, cfg, seconds: float, extra: dict | None = None, quiet: bool = False
 ) -> None:
     extra = extra or {}
-    write_rows(out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds, **extra))
+    write_rows(
+        out, "sweep", rows, run_metadata(config=vars(args), scenario=cfg.name, seconds=seconds, **extra)
+    )
     head = (
-        f"| segment | policy | revenue per {PER_SIMULATION} customers over {args.eval_weeks} weeks | retention | "
+        f"| segment | policy | revenue per {PER_SIMULATION} customers over {args.eval_weeks} weeks "
+        "| retention | "
         + " | ".join(f"{m} / random" for m in METRICS)
         + " |"
     )
     done = extra.get("simulations_done", args.simulations)
-    lines = [f"Mode: {extra.get('mode', 'clean')}; {done} simulations of {args.customers} customers", "", head, "|" + "---|" * (4 + len(METRICS))]
+    lines = [
+        f"Mode: {extra.get('mode', 'clean')}; {done} simulations of {args.customers} customers",
+        "",
+        head,
+        "|" + "---|" * (4 + len(METRICS)),
+    ]
     for r in rows:
         cells = " | ".join(f"{r[f'{m}_vs_random']:.3f} +- {r[f'{m}_vs_random_se']:.3f}" for m in METRICS)
         lines.append(
-            f"| {r['segment']} | {r['policy']} | {r['revenue_per_100']:.1f} +- {r['revenue_per_100_se']:.1f} | "
+            f"| {r['segment']} | {r['policy']} | "
+            f"{r['revenue_per_100']:.1f} +- {r['revenue_per_100_se']:.1f} | "
             f"{r['retention']:.3f} +- {r['retention_se']:.3f} | {cells} |"
         )
     atomic_write_text(out / "sweep.md", "\n".join(lines) + "\n")
@@ -240,7 +260,9 @@ def write_outputs(
         print(f"wrote {out}/sweep.csv, sweep.json, sweep.md, sweep.png")
 
 
-def plot_sweep(rows: list[dict], customers: int, path: Path, mode: str = "clean", eval_weeks: int = 20) -> None:
+def plot_sweep(
+    rows: list[dict], customers: int, path: Path, mode: str = "clean", eval_weeks: int = 20
+) -> None:
     """Revenue per 100-customer simulation (a segment: its share of one) and retention per coupon level."""
     import matplotlib
 

@@ -120,7 +120,13 @@ def validate(cfg: ScenarioConfig) -> ScenarioConfig:
         raise ValueError(
             f"category_sizes must be positive integers, got category_sizes={cfg.category_sizes!r}"
         )
-    for name in ("min_price", "utility_noise_scale", "price_scale", "utility_clip_percentile", "redemption_rate"):
+    for name in (
+        "min_price",
+        "utility_noise_scale",
+        "price_scale",
+        "utility_clip_percentile",
+        "redemption_rate",
+    ):
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {name}={value!r}")

@@ -95,7 +95,9 @@ class CouponParams(EnvParams):
     next_week_price_quirk: bool = struct.field(pytree_node=False, default=False)
     utility_cap: float | None = struct.field(pytree_node=False, default=None)
     utility_clip: str = struct.field(pytree_node=False, default="none")  # "none" | "percentile"
-    debug: bool = struct.field(pytree_node=False, default=False)  # raise on invalid actions / non-finite values
+    debug: bool = struct.field(
+        pytree_node=False, default=False
+    )  # raise on invalid actions / non-finite values
     discount_factor: float = struct.field(pytree_node=False, default=1.0)
     coupon_scope: str = struct.field(pytree_node=False, default="store")  # "store" [U] | "category" [U, J]
     # set on the params of one shard inside jax.shard_map (see sharded_step): the mesh axis whose
@@ -145,7 +147,9 @@ def make_params(
     if utility_clip not in UTILITY_CLIPS:
         raise ValueError(f"utility_clip must be one of {UTILITY_CLIPS}, got utility_clip={utility_clip!r}")
     if utility_cap is not None and (
-        isinstance(utility_cap, bool) or not isinstance(utility_cap, (int, float)) or not math.isfinite(utility_cap)
+        isinstance(utility_cap, bool)
+        or not isinstance(utility_cap, (int, float))
+        or not math.isfinite(utility_cap)
     ):
         raise ValueError(f"utility_cap must be a finite number or None, got utility_cap={utility_cap!r}")
     for name, flag in (("legacy_coupling", legacy_coupling), ("next_week_price_quirk", next_week_price_quirk),
@@ -473,11 +477,14 @@ def _check_week(week, invalid_action, nonfinite, ids) -> None:
 
     if np.any(invalid_action):
         bad = np.asarray(ids)[np.asarray(invalid_action)][:5].tolist()
-        raise ValueError(f"invalid coupon action in week {int(week)} for customers {bad} (levels out of range)")
+        raise ValueError(
+            f"invalid coupon action in week {int(week)} for customers {bad} (levels out of range)"
+        )
     if np.any(nonfinite):
         bad = np.asarray(ids)[np.asarray(nonfinite)][:5].tolist()
-        raise FloatingPointError(f"non-finite visit probability, store value or revenue in week {int(week)} "
-                                 f"for customers {bad}")
+        raise FloatingPointError(
+            f"non-finite visit probability, store value or revenue in week {int(week)} for customers {bad}"
+        )
 
 
 def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -> dict[str, Any]:
@@ -551,7 +558,10 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
 
         shards = 1 if params.axis_name is None else jax.lax.axis_size(params.axis_name)
         cap = streamed_percentile(
-            all_customers, -(-n_u // block), cfg.utility_clip_percentile, params.axis_name,
+            all_customers,
+            -(-n_u // block),
+            cfg.utility_clip_percentile,
+            params.axis_name,
             count=n_u * shards * cfg.num_products,
         )
         tiles = tiles.replace(utility_cap=jnp.minimum(tiles.utility_cap, cap))

@@ -245,7 +245,9 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         markdown = params.mode == "markdown"
         # one counter-based draw per SKU-day: the units' uniform and tomorrow's three normals
         u = jax.random.uniform(key, (4,), jnp.float32, 1e-7, 1.0 - 1e-7)
-        sale = sell(u[0], sku, price, valid, state.uv, state.shock, state.competitor_rel, state.stock, markdown)
+        sale = sell(
+            u[0], sku, price, valid, state.uv, state.shock, state.competitor_rel, state.stock, markdown
+        )
         reward = self.reward(sale, state, params)
         basis = sale["pcr"] if params.reward in ("pcr", "dpcr") else sale["rcr"]
         new_lag = jnp.stack([basis, sale["defined"].astype(jnp.float32)])
