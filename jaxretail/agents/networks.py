@@ -8,10 +8,52 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+def _gram_schmidt_q(a: jax.Array) -> jax.Array:
+    """Q of the QR decomposition of ``a`` ``[m, n]`` (``m >= n``) with ``R``'s diagonal positive.
+
+    Classical Gram-Schmidt with one reorthogonalisation (CGS2), in plain matrix products: no LAPACK
+    call, so no batched ``geqrf`` custom call under ``vmap`` (several of those running at once deadlock
+    XLA's CPU thread pool on small machines, jaxlib 0.10).
+    """
+
+    def column(j, q):
+        v = a[:, j]
+        for _ in range(2):  # CGS2: the second pass removes what rounding left of earlier directions
+            v = v - q @ (q.T @ v)
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, a.shape[1], column, jnp.zeros_like(a))
+
+
+def orthogonal(scale: float = 1.0, column_axis: int = -1):
+    """Orthogonal initializer (Saxe et al., 2014), the distribution of ``jax.nn.initializers.orthogonal``.
+
+    Draws ``A ~ N(0, 1)`` of shape ``(max(r, c), min(r, c))`` (``r`` rows, ``c = shape[column_axis]``
+    columns) and returns ``scale * Q`` of ``A = QR`` with ``diag(R) > 0``, a Haar-distributed
+    orthogonal matrix, transposed when ``r < c``. Computed by Gram-Schmidt instead of LAPACK QR (see
+    :func:`_gram_schmidt_q`); for the same key it equals the ``jax.nn`` initializer up to rounding.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        if len(shape) < 2:
+            raise ValueError(f"orthogonal init needs a shape of rank >= 2, got shape={shape}")
+        cols = shape[column_axis]
+        rows = math.prod(shape) // cols
+        tall = (rows, cols) if rows >= cols else (cols, rows)
+        q = _gram_schmidt_q(jax.random.normal(key, tall, dtype))
+        q = q if rows >= cols else q.T
+        moved = tuple(d for i, d in enumerate(shape) if i != column_axis % len(shape)) + (cols,)
+        return scale * jnp.moveaxis(q.reshape(moved), -1, column_axis)
+
+    return init
 
 
 class MLP(nn.Module):
@@ -26,8 +68,8 @@ class MLP(nn.Module):
     def __call__(self, x):
         act = getattr(nn, self.activation)
         for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(jnp.sqrt(2.0)))(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+            x = act(nn.Dense(width, kernel_init=orthogonal(jnp.sqrt(2.0)))(x))
+        return nn.Dense(self.out, kernel_init=orthogonal(self.out_scale))(x)
 
 
 class CategoricalActor(nn.Module):
@@ -95,7 +137,7 @@ class QNetwork(nn.Module):
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         if self.recurrent_units:
-            cell = nn.OptimizedLSTMCell(self.recurrent_units)
+            cell = nn.OptimizedLSTMCell(self.recurrent_units, recurrent_kernel_init=orthogonal())
             carry = cell.initialize_carry(jax.random.key(0), x.shape)
             _, x = cell(carry, x)
         return nn.Dense(self.num_actions)(x)
