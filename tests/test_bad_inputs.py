@@ -366,6 +366,7 @@ COLLECTION_BAD = {
     "scenario": ["foo"],
     "base_prices": ["x"],
     "block_size": [0],
+    "category_sizes": [(3, 0), (3, 2)],  # a zero-product category; the paper's prices need its catalogue
 }
 for field, values in COLLECTION_BAD.items():
     for v in values:
@@ -619,7 +620,10 @@ def _partial_dataset(cfg):
     return out
 
 
-_SMALL = dict(num_simulations=1, customers_per_simulation=64, num_weeks=2, block_size=64)
+_SMALL = dict(
+    num_simulations=1, customers_per_simulation=64, num_weeks=2, block_size=64,
+    category_sizes=(7, 3, 12, 5), base_prices="draw",
+)  # fmt: skip
 refuse(
     "collect: a finished dataset of seed 0 with seed 1 (manifest kept)",
     lambda: col.collect(

@@ -13,11 +13,16 @@ from jaxretail.data import collection as col
 from jaxretail.evaluation import coupon_protocol as proto
 from jaxretail.evaluation.coupon_benchmark import main
 
+# a tiny catalogue (27 products) keeps compiles short; the published one is measured in benchmarks/
+TINY = {"category_sizes": (7, 3, 12, 5), "base_prices": "draw"}
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("cb") / "dataset"
-    cfg = col.CollectionConfig(num_simulations=2, customers_per_simulation=64, num_weeks=4, block_size=64)
+    cfg = col.CollectionConfig(
+        num_simulations=2, customers_per_simulation=64, num_weeks=4, block_size=64, **TINY
+    )
     col.collect(root, cfg, progress=False)
     return root, cfg
 
@@ -111,6 +116,8 @@ def test_main_job_end_to_end(tmp_path):
         "2",
         "--rl-customers",
         "32",
+        "--category-sizes",
+        "7,3,12,5",
         "--out",
         str(out),
     ]
@@ -137,7 +144,7 @@ def test_main_job_end_to_end(tmp_path):
     parts = sorted((out / "dataset").glob("part-*.parquet"))
     before = [p.stat().st_mtime_ns for p in parts]
     same = col.CollectionConfig(  # the main job's block: 64 visitors for 64-customer simulations
-        num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0, block_size=64
+        num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0, block_size=64, **TINY
     )
     col.collect(out / "dataset", same, progress=False)
     assert [p.stat().st_mtime_ns for p in parts] == before

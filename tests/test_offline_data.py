@@ -11,7 +11,10 @@ from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, context
 from jaxretail.envs.coupon.policies import static_coupon_policy
 
-CFG = col.CollectionConfig(num_simulations=2, customers_per_simulation=64, num_weeks=3, block_size=64)
+CFG = col.CollectionConfig(  # a tiny catalogue (27 products): the published one is for benchmarks/
+    num_simulations=2, customers_per_simulation=64, num_weeks=3, block_size=64,
+    category_sizes=(7, 3, 12, 5), base_prices="draw",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

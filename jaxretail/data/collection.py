@@ -44,6 +44,9 @@ class CollectionConfig:
     base_prices: str = "paper"
     block_size: int = 512
     mode: str = "clean"  # "clean" | "paper" (jaxretail.envs.coupon.modes); paper forces paper base prices
+    # products per category instead of the configuration's catalogue (small runs and tests); needs drawn
+    # base prices, since the paper's prices exist only for its 2,514-product catalogue
+    category_sizes: tuple[int, ...] | None = None
 
     def __post_init__(self):
         for name in ("num_simulations", "customers_per_simulation", "num_weeks", "block_size"):
@@ -52,12 +55,25 @@ class CollectionConfig:
         check_choice("scenario", self.scenario, tuple(CONFIGS), owner="CollectionConfig")
         check_choice("base_prices", self.base_prices, ("paper", "draw"), owner="CollectionConfig")
         check_choice("mode", self.mode, MODES, owner="CollectionConfig")
-        mode_settings(self.mode, None if self.mode == "paper" else self.base_prices)
+        m = mode_settings(self.mode, None if self.mode == "paper" else self.base_prices)
+        if self.category_sizes is not None:
+            object.__setattr__(self, "category_sizes", tuple(self.category_sizes))
+            get_config(self.scenario, category_sizes=self.category_sizes)  # its own clear errors
+            if m.base_prices != "draw":
+                raise ValueError(
+                    "CollectionConfig.category_sizes needs base_prices='draw' and mode='clean' (the paper's "
+                    f"prices exist only for its catalogue), got base_prices={m.base_prices!r}, mode={self.mode!r}"
+                )
+
+
+def _scenario_config(cfg: CollectionConfig):
+    sizes = {} if cfg.category_sizes is None else {"category_sizes": cfg.category_sizes}
+    return get_config(cfg.scenario, **sizes)
 
 
 def simulation_params(cfg: CollectionConfig, simulation: int) -> CouponParams:
     """The environment parameters of one simulation (deterministic in the seed and the index)."""
-    scenario_cfg = get_config(cfg.scenario)
+    scenario_cfg = _scenario_config(cfg)
     key = jax.random.fold_in(jax.random.key(cfg.seed), simulation)
     m = mode_settings(cfg.mode, None if cfg.mode == "paper" else cfg.base_prices)
     scenario = sample_scenario(
@@ -133,7 +149,10 @@ def metadata(cfg: CollectionConfig) -> dict:
 
 def identity(cfg: CollectionConfig) -> dict:
     """What determines a dataset's data: the collection config and the behaviour policy."""
-    return {"collection": dict(cfg.__dict__), "behaviour": "uniform"}
+    collection = dict(cfg.__dict__)
+    if collection["category_sizes"] is None:  # datasets written before the override existed stay valid
+        del collection["category_sizes"]
+    return {"collection": collection, "behaviour": "uniform"}
 
 
 def _stored_identity(out: Path) -> dict | None:

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train PPO and DQN on immediate rewards, as the original effectively does (coupon.md 3.3)",
     )
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
+    ap.add_argument(
+        "--category-sizes",
+        default=None,
+        help="products per category instead of the configuration's 2,514-product catalogue, e.g. 7,3,12,5 "
+        "(small runs; clean mode with drawn base prices)",
+    )
     ap.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
     ap.add_argument("--out", default="results/coupon_benchmark")
     ap.add_argument(
@@ -86,6 +92,19 @@ def check_args(args) -> tuple:
             f"--customers-per-simulation={per_sim}"
         )
     mode = mode_settings(args.mode)
+    sizes = None
+    if args.category_sizes is not None:
+        try:
+            sizes = tuple(int(x) for x in str(args.category_sizes).split(","))
+        except ValueError:
+            sizes = None
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(
+                "--category-sizes must be comma-separated positive integers (products per category), "
+                f"got --category-sizes={args.category_sizes!r}"
+            )
+        if args.mode == "paper":
+            raise ConfigError("--category-sizes needs --mode clean (the paper's prices exist only for its catalogue)")
     simulations = args.customers // per_sim
     if args.eval_simulations > simulations:
         raise ConfigError(
@@ -105,6 +124,7 @@ def check_args(args) -> tuple:
         seed=args.seed,
         block_size=auto_block_size(per_sim),
         mode=args.mode,
+        **({} if sizes is None else {"base_prices": "draw", "category_sizes": sizes}),
     )
     protocol = ProtocolConfig(
         eval_simulations=args.eval_simulations,
