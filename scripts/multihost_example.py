@@ -42,12 +42,10 @@ def run_process(args) -> None:
     from jax.sharding import PartitionSpec as P
 
     from jaxretail.core.sharding import customer_mesh
-    from jaxretail.envs.coupon import get_config, sample_scenario
-    from jaxretail.envs.coupon.env import CouponEnv, make_params
+    from jaxretail.envs.coupon.env import CouponEnv
     from jaxretail.envs.coupon.sharded import sharded_step, state_specs
 
-    cfg = get_config("benchmark")
-    params = make_params(sample_scenario(jax.random.key(0), cfg, args.customers, base_prices="paper"), cfg)
+    cfg, params = scenario_params(args.customers, args.category_sizes)
     env = CouponEnv(params)
     mesh = customer_mesh()  # every device of every process
     # each process computes the (cheap) reset and keeps only its devices' slices of the global arrays
@@ -78,16 +76,29 @@ def run_process(args) -> None:
     jax.distributed.shutdown()
 
 
-def reference(customers: int, weeks: int) -> float:
+def scenario_params(customers: int, sizes: tuple[int, ...] | None):
+    """``(config, params)`` of the example's scenario: the benchmark catalogue with the paper's prices,
+    or ``sizes`` products per category with drawn prices."""
+    import jax
+
+    from jaxretail.envs.coupon import get_config, sample_scenario
+    from jaxretail.envs.coupon.env import make_params
+
+    if sizes is None:
+        cfg = get_config("benchmark")
+        return cfg, make_params(sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper"), cfg)
+    cfg = get_config("benchmark", category_sizes=sizes)
+    return cfg, make_params(sample_scenario(jax.random.key(0), cfg, customers, base_prices="draw"), cfg)
+
+
+def reference(customers: int, weeks: int, sizes: tuple[int, ...] | None = None) -> float:
     """The same weeks on one process and one device."""
     import jax
     import jax.numpy as jnp
 
-    from jaxretail.envs.coupon import get_config, sample_scenario
-    from jaxretail.envs.coupon.env import CouponEnv, make_params
+    from jaxretail.envs.coupon.env import CouponEnv
 
-    cfg = get_config("benchmark")
-    params = make_params(sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper"), cfg)
+    cfg, params = scenario_params(customers, sizes)
     env = CouponEnv(params)
     _, state = env.reset(jax.random.key(0), params)
     action = jnp.asarray((jnp.arange(customers) * 7) % len(cfg.coupon_levels), jnp.int32)
@@ -99,6 +110,16 @@ def reference(customers: int, weeks: int) -> float:
     return revenue
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
+    return sizes
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jaxretail.core.validation import cli_parser, int_at_least
 
@@ -108,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--process-id", type=int_at_least(0), default=0, help="0 .. --num-processes - 1")
     ap.add_argument("--customers", type=int_at_least(1), default=1024)
     ap.add_argument("--weeks", type=int_at_least(1), default=3)
+    ap.add_argument(
+        "--category-sizes",
+        type=_sizes,
+        default=None,
+        help="products per category instead of the benchmark's 2,514, e.g. 7,3,12,5 (drawn prices)",
+    )
     ap.add_argument("--cpu", action="store_true", help="use CPU devices with gloo collectives")
     ap.add_argument(
         "--local", type=int_at_least(0), default=0, help="spawn this many CPU processes here (0: none)"
@@ -128,6 +155,8 @@ def main(argv=None) -> int:
     if args.local:
         common = ["--coordinator", args.coordinator, "--num-processes", str(args.local), "--cpu",
                   "--customers", str(args.customers), "--weeks", str(args.weeks)]  # fmt: skip
+        if args.category_sizes is not None:
+            common += ["--category-sizes", ",".join(map(str, args.category_sizes))]
         env = {**os.environ, "JAX_PLATFORMS": "cpu"}
         procs = [
             subprocess.Popen([sys.executable, __file__, *common, "--process-id", str(i)], env=env)
@@ -137,7 +166,7 @@ def main(argv=None) -> int:
         if any(codes):
             print(f"error: process exit codes {codes}", file=sys.stderr)
             return 1
-        print(f"single process, one device: revenue {reference(args.customers, args.weeks):.4f}")
+        print(f"single process, one device: revenue {reference(args.customers, args.weeks, args.category_sizes):.4f}")
         return 0
     run_process(args)
     return 0

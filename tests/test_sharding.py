@@ -7,7 +7,11 @@ import subprocess
 import sys
 import textwrap
 
-FORCED = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+FORCED = {
+    **os.environ,
+    "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+    "JAX_PLATFORMS": "cpu",
+}
 
 
 def run_forced(code: str) -> str:
@@ -120,6 +124,7 @@ def test_multihost_example_matches_one_process():
         port = s.getsockname()[1]
     script = Path(__file__).resolve().parents[1] / "scripts" / "multihost_example.py"
     args = ["--local", "2", "--customers", "128", "--weeks", "2", "--coordinator", f"localhost:{port}"]
+    args += ["--category-sizes", "7,3,12,5"]  # a tiny catalogue: the example's logic, not its scale
     res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     revenues = re.findall(r"revenue (\S+)", res.stdout)
