@@ -12,7 +12,6 @@ sample with standard errors, and paired differences against no offer), plus ``re
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -20,40 +19,47 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxretail.core.validation import cli_parser, int_at_least, int_in_range
 from jaxretail.data.offers import CJ_NOTE, S15_MODES, SPLITS, build_offer_dataset, model_inputs
 from jaxretail.envs.offers import ACTION_NAMES, SCALAR_METRICS, simulate
 from jaxretail.evaluation import offers_protocol as op
 from jaxretail.evaluation.plots import plt, save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli_parser(__doc__.splitlines()[0])
     p.add_argument("--data", default="simulated", choices=("simulated", "completejourney"))
     p.add_argument("--out", default="results/offers")
-    p.add_argument("--customers", type=int, default=800, help="simulated shoppers")
-    p.add_argument("--weeks", type=int, default=26)
-    p.add_argument("--occasions", type=int, default=8, help="products considered per customer-week")
-    p.add_argument("--updates", type=int, default=20_000, help="DQN gradient steps (one env step of 8 each)")
     p.add_argument(
-        "--max-train", type=int, default=200_000, help="cap on the gradient-boosting training rows"
+        "--overwrite", action="store_true", help="replace an output folder that holds a different run"
+    )
+    p.add_argument("--customers", type=int_at_least(1), default=800, help="simulated shoppers")
+    p.add_argument("--weeks", type=int_at_least(1), default=26)
+    p.add_argument(
+        "--occasions", type=int_at_least(1), default=8, help="products considered per customer-week"
+    )
+    p.add_argument(
+        "--updates", type=int_at_least(1), default=20_000, help="DQN gradient steps (one env step of 8 each)"
+    )
+    p.add_argument(
+        "--max-train",
+        type=int_at_least(1),
+        default=200_000,
+        help="cap on the gradient-boosting training rows",
     )
     p.add_argument("--split", default="random", choices=SPLITS)
     p.add_argument("--s15", default="offer", choices=S15_MODES, help="realized: the paper's leaky S15")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def parse_args(argv=None):
-    """Parsed options; a bad value prints one line and exits with status 2."""
-    p = build_parser()
-    args = p.parse_args(argv)
-    for name in ("customers", "weeks", "occasions", "updates", "max_train"):
-        if getattr(args, name) < 1:
-            p.exit(2, f"error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}\n")
-    return args
+    """Parsed options; a bad value prints one ``prog: error: ...`` line and exits with status 2."""
+    return build_parser().parse_args(argv)
 
 
 def markdown(rows: list[dict], fmt="{:.4f}") -> str:
@@ -115,7 +121,23 @@ def plot_revenue(rev: dict[str, dict], path: Path) -> None:
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
+    """Parse ``argv`` and run the job; a bad flag, bad data or an output folder held by another run is
+    one ``prog: error: ...`` line and exit status 2, before anything is computed or written."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in ("out", "overwrite", "no_progress")}
+    try:
+        with claim_output(args.out, identity, overwrite=args.overwrite):
+            return run(args)
+    except (OutputFolderError, _DataError) as err:
+        parser.error(str(err))
+
+
+class _DataError(Exception):
+    """The data could not be built from the given options (bad option or missing optional package)."""
+
+
+def run(args) -> dict:
     out = Path(args.out)
     t0 = time.perf_counter()
     key = jax.random.key(args.seed)
@@ -130,8 +152,7 @@ def main(argv=None) -> dict:
             df = build_offer_dataset("completejourney", split=args.split, s15=args.s15, seed=args.seed,
                                      progress=progress)  # fmt: skip
     except (ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        raise _DataError(str(err)) from err
     t_data = time.perf_counter() - t0
     train, test = df[df["split"] == "train"], df[df["split"] == "test"]
     x_tr, y_tr, stats = model_inputs(train)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -35,11 +34,14 @@ from tqdm import tqdm
 from jaxretail.agents import ddpg, demos, dqfd, dqn
 from jaxretail.agents.training import make_train
 from jaxretail.core.rollout import rollout
+from jaxretail.core.validation import cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.core.vector import batched
 from jaxretail.envs.pricing import DynamicPricing, group_params, metrics, policies, protocol
 from jaxretail.evaluation import off_policy as ope
 from jaxretail.evaluation.plots import plt, save_figure
+from jaxretail.evaluation.tables import run_metadata
 from jaxretail.utils.atomic import atomic_write_text
+from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 ENV = DynamicPricing()
 GAMMAS = (0.5, 0.9, 0.99)
@@ -54,32 +56,35 @@ RULES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="results/pricing", help="output folder")
-    ap.add_argument("--updates", type=int, default=600, help="DQN/DDPG updates per run")
-    ap.add_argument("--train-skus", type=int, default=32, help="SKUs stepped in parallel while training")
-    ap.add_argument("--eval-skus", type=int, default=256, help="held-out SKUs for evaluation")
-    ap.add_argument("--days", type=int, default=30, help="evaluation days (daily mode)")
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--num-prices", type=int, nargs="+", default=[5, 10, 20], help="K values of study 2")
-    ap.add_argument("--demos", type=int, nargs="+", default=[0, 960], help="demonstration counts of study 3")
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace an output folder that holds a different run"
+    )
+    ap.add_argument("--updates", type=int_at_least(1), default=600, help="DQN/DDPG updates per run")
+    ap.add_argument(
+        "--train-skus", type=int_at_least(1), default=32, help="SKUs stepped in parallel while training"
+    )
+    ap.add_argument("--eval-skus", type=int_at_least(1), default=256, help="held-out SKUs for evaluation")
+    ap.add_argument("--days", type=int_at_least(1), default=30, help="evaluation days (daily mode)")
+    ap.add_argument("--seeds", type=int_at_least(1), default=2)
+    ap.add_argument(
+        "--num-prices", type=int_at_least(2), nargs="+", default=[5, 10, 20], help="K values of study 2"
+    )
+    ap.add_argument(
+        "--demos", type=int_at_least(0), nargs="+", default=[0, 960], help="demonstration counts of study 3"
+    )
     ap.add_argument(
         "--studies",
         nargs="+",
         default=["reward_gamma", "num_prices", "demonstrations", "markdown", "offline", "did"],
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
     return ap
 
 
 def check_args(a: argparse.Namespace) -> None:
-    for name in ("updates", "train_skus", "eval_skus", "days", "seeds"):
-        if getattr(a, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
-    if any(k < 2 for k in a.num_prices):
-        raise ValueError(f"--num-prices values must be >= 2, got {a.num_prices}")
-    if any(d < 0 for d in a.demos):
-        raise ValueError(f"--demos values must be >= 0, got {a.demos}")
+    """Cross-flag checks the flag types cannot make (every number is range-checked by its type)."""
     unknown = set(a.studies) - set(build_parser().get_default("studies"))
     if unknown:
         raise ValueError(f"--studies has unknown names {sorted(unknown)}")
@@ -513,12 +518,18 @@ def write_outputs(out: Path, rows: list[dict], curves: dict, meta: dict) -> None
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = build_parser().parse_args(argv)
-    try:
-        check_args(a)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Parse ``argv`` and run the studies; a bad flag or an output folder that holds another run is one
+    ``prog: error: ...`` line and exit status 2, before anything is computed."""
+    run_cli(build_parser(), argv, check_args, run, errors=(OutputFolderError,))
+
+
+def run(a: argparse.Namespace, _=None) -> None:
+    identity = {k: v for k, v in sorted(vars(a).items()) if k not in ("out", "overwrite")}
+    with claim_output(a.out, identity, overwrite=a.overwrite):
+        _run(a)
+
+
+def _run(a: argparse.Namespace) -> None:
     out = Path(a.out)
     rows, curves = [], {}
     tasks = {
@@ -536,7 +547,8 @@ def main(argv: list[str] | None = None) -> None:
                 globals()[f"study_{s}"](a, rows, bar, curves)
             else:
                 globals()[f"study_{s}"](a, rows, bar)
-            write_outputs(out, rows, curves, {**vars(a), "seconds": round(time.perf_counter() - start, 1)})
+            meta = run_metadata(**vars(a), seconds=round(time.perf_counter() - start, 1))
+            write_outputs(out, rows, curves, meta)
     print(f"wrote {out}/report.md ({time.perf_counter() - start:.0f} s)")
 
 

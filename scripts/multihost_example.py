@@ -166,7 +166,8 @@ def main(argv=None) -> int:
         if any(codes):
             print(f"error: process exit codes {codes}", file=sys.stderr)
             return 1
-        print(f"single process, one device: revenue {reference(args.customers, args.weeks, args.category_sizes):.4f}")
+        revenue = reference(args.customers, args.weeks, args.category_sizes)
+        print(f"single process, one device: revenue {revenue:.4f}")
         return 0
     run_process(args)
     return 0

@@ -5,7 +5,9 @@ from pathlib import Path
 # One XLA compilation cache for the whole test session, its xdist workers and the subprocesses tests
 # start (README blocks, CLIs): tests build the same environments many times over, and compiling them
 # is most of the suite's time on a small CPU. Set before JAX compiles anything; a user's own setting wins.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "jaxretail-tests-xla-cache"))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "jaxretail-tests-xla-cache")
+)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # Tests run tiny sizes, so XLA's time goes to compiling, not running: skip the expensive LLVM passes
 # (about a third less CPU for the coupon tests). Numerics are unchanged in kind (float32, same HLO);

@@ -392,14 +392,101 @@ for field, value in (("price_scale", NAN), ("price_scale", INF), ("utility_noise
         f"coupon config {field}={value}",
         lambda f=field, v=value: _coupon_config(**{f: v}),
         field,
-
     )
 refuse(
     "coupon config visit_inertia=Uniform(1.5, 2.0)",
     lambda: _coupon_config(visit_inertia=_coupon_dist("Uniform", low=1.5, high=2.0)),
     "visit_inertia",
-
 )
+
+
+# ------------------------------------------------------------------ pricing and offers (issue "Why")
+def _pricing():
+    from jaxretail.envs import pricing
+
+    return pricing
+
+
+PRICING_BAD = {
+    "mode": ["hourly"],
+    "action_type": ["mixed"],
+    "reward": ["profit_margin"],
+    "num_prices": [1, 2.5, True],
+    "window": [0],
+    "horizon": [0, "30"],
+    "lag": [0],
+    "relative": ["yes", 1],
+    "normalize_reward": ["no"],
+    "initial_stock": [-3.0, NAN],
+    "reward_scale": [0.0, INF],
+}
+for field, values in PRICING_BAD.items():
+    for v in values:
+        refuse(
+            f"pricing.make_params({field}={v!r})",
+            lambda f=field, v=v: _pricing().make_params(**{f: v}),
+            field,
+        )
+SKU_BAD = {
+    "list_price": [0.0, "10", NAN],
+    "unit_cost": [-1.0],
+    "base_uv": [-1.0],
+    "conversion": [0.7],
+    "slope": [-1.0],
+    "shock_rho": [1.5],
+}
+for field, values in SKU_BAD.items():
+    for v in values:
+        args = {"list_price": 10.0, field: v}
+        refuse(f"pricing.make_sku({field}={v!r})", lambda a=args: _pricing().make_sku(**a), field)
+refuse(
+    "pricing.make_sku(p_min=90, p_max=80)",
+    lambda: _pricing().make_sku(100.0, p_min=90.0, p_max=80.0),
+    "p_min",
+)
+
+
+def _offers_simulate(**kw):
+    from jaxretail.envs.offers import simulate
+
+    return simulate(jax.random.key(0), **{"num_customers": 4, "num_weeks": 2, "occasions_per_week": 2, **kw})
+
+
+OFFERS_SIM_BAD = {
+    "num_customers": [0, 2.5],
+    "num_weeks": [-1],
+    "occasions_per_week": [0],
+    "num_categories": [0],
+    "full_price_share": [1.5],
+    "cost_ratio": [NAN],
+    "config": ["foo"],
+}
+for field, values in OFFERS_SIM_BAD.items():
+    for v in values:
+        refuse(
+            f"offers.simulate({field}={v!r})",
+            lambda f=field, v=v: _offers_simulate(**{f: v}),
+            field.split("_")[0],
+        )
+
+
+def _offer_dataset(**kw):
+    from jaxretail.data.offers import build_offer_dataset
+
+    return build_offer_dataset(**{"source": "simulated", "simulation": {}, "progress": False, **kw})
+
+
+OFFERS_DATA_BAD = {
+    "source": ["dunnhumby"],
+    "split": ["weekly"],
+    "test_fraction": [1.0, 0.0],
+    "negative_ratio": [0],
+    "edges": [(0.3, 0.1)],
+    "s15": ["future"],
+}
+for field, values in OFFERS_DATA_BAD.items():
+    for v in values:
+        refuse(f"build_offer_dataset({field}={v!r})", lambda f=field, v=v: _offer_dataset(**{f: v}), field)
 
 # --------------------------------------------------------------------------------------- the CLIs
 ASSORTMENT_CLI = [
@@ -472,6 +559,22 @@ MULTIHOST_CLI = [
     (["--process-id", "2", "--num-processes", "2"], "--process-id"),
     (["--coordinator", "nohost"], "--coordinator"),
 ]
+PRICING_CLI = [
+    (["--updates", "0"], "--updates"),
+    (["--train-skus", "abc"], "--train-skus"),
+    (["--num-prices", "1"], "--num-prices"),
+    (["--demos", "-5"], "--demos"),
+    (["--studies", "bogus"], "--studies"),
+    (["--seed", "-1"], "--seed"),
+]
+OFFERS_CLI = [
+    (["--data", "dunnhumby"], "--data"),
+    (["--split", "weekly"], "--split"),
+    (["--updates", "0"], "--updates"),
+    (["--customers", "1.5"], "--customers"),
+    (["--max-train", "-2"], "--max-train"),
+    (["--seed", "x"], "--seed"),
+]
 BENCH_CLI = [
     (["--repeats", "0"], "--repeats"),
     (["--device", "quantum"], "--device"),
@@ -528,6 +631,14 @@ for argv, flag in MULTIHOST_CLI:
         flag,
         CliExitError,
     )
+for argv, flag in PRICING_CLI:
+    refuse(
+        f"evaluate_pricing {' '.join(argv)}", _cli(_script_main("evaluate_pricing"), argv), flag, CliExitError
+    )
+for argv, flag in OFFERS_CLI:
+    refuse(
+        f"evaluate_offers {' '.join(argv)}", _cli(_script_main("evaluate_offers"), argv), flag, CliExitError
+    )
 for argv, flag in BENCH_CLI:
     refuse(f"bench {' '.join(argv)}", _cli(_script_main("bench"), argv), flag, CliExitError)
 
@@ -569,6 +680,14 @@ refuse(
 refuse(
     "output: files of no known run", lambda: _claim(_folder(files=["x.csv"]), {}), RUN_FILE, OutputFolderError
 )
+
+for script in ("evaluate_pricing", "evaluate_offers"):  # the new systems' main jobs claim --out too
+    refuse(
+        f"{script} --out a folder of another run",
+        _cli(_script_main(script), ["--seed", "3", "--out", "{seed0_other}"]),
+        "holds a different run",
+        CliExitError,
+    )
 
 
 def _check_overwritten(out):
@@ -701,6 +820,7 @@ def _benchmark_seed0_folder():
 
 
 PLACEHOLDERS["{seed0}"] = _benchmark_seed0_folder
+PLACEHOLDERS["{seed0_other}"] = lambda: _folder({"seed": 0})
 refuse(
     "coupon_benchmark --seed 1 into a folder holding a seed-0 run",
     _cli(
@@ -850,6 +970,8 @@ def _parsers():
         "coupon_sweep": coupon_sweep.build_parser(),
         "multihost_example": _script_main("multihost_example").__globals__["build_parser"](),
         "bench": _script_main("bench").__globals__["build_parser"](),
+        "evaluate_pricing": _script_main("evaluate_pricing").__globals__["build_parser"](),
+        "evaluate_offers": _script_main("evaluate_offers").__globals__["build_parser"](),
     }
 
 

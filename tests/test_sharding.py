@@ -60,7 +60,8 @@ def test_sharded_coupon_weeks_equal_one_device():
         from jaxretail.envs.coupon import get_config, sample_scenario
         from jaxretail.envs.coupon import env as E
         from jaxretail.envs.coupon.sharded import shard_state, sharded_step
-        cfg = get_config("hfhd", category_sizes=(7, 3, 12, 5)); U = 256   # hfhd: marketing reads last week's coupon
+        cfg = get_config("hfhd", category_sizes=(7, 3, 12, 5))  # hfhd: marketing reads last week's coupon
+        U = 256
         params = E.make_params(sample_scenario(jax.random.key(1), cfg, U), cfg, block_size=64)
         env = E.CouponEnv(params)
         obs, st = env.reset(jax.random.key(0), params)

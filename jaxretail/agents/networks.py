@@ -6,9 +6,8 @@ and value networks with hidden layers (32, 8); DQN ``Dense(16, ReLU) -> LSTM(4) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import distrax
 import flax.linen as nn

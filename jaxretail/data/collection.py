@@ -61,8 +61,9 @@ class CollectionConfig:
             get_config(self.scenario, category_sizes=self.category_sizes)  # its own clear errors
             if m.base_prices != "draw":
                 raise ValueError(
-                    "CollectionConfig.category_sizes needs base_prices='draw' and mode='clean' (the paper's "
-                    f"prices exist only for its catalogue), got base_prices={m.base_prices!r}, mode={self.mode!r}"
+                    "CollectionConfig.category_sizes needs base_prices='draw' and mode='clean' (the "
+                    "paper's prices exist only for its catalogue), got "
+                    f"base_prices={m.base_prices!r}, mode={self.mode!r}"
                 )
 
 

@@ -104,7 +104,9 @@ def check_args(args) -> tuple:
                 f"got --category-sizes={args.category_sizes!r}"
             )
         if args.mode == "paper":
-            raise ConfigError("--category-sizes needs --mode clean (the paper's prices exist only for its catalogue)")
+            raise ConfigError(
+                "--category-sizes needs --mode clean (the paper's prices exist only for its catalogue)"
+            )
     simulations = args.customers // per_sim
     if args.eval_simulations > simulations:
         raise ConfigError(

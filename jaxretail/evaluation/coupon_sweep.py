@@ -236,9 +236,7 @@ def write_outputs(
     )
     head = (
         f"| segment | policy | revenue per {PER_SIMULATION} customers over {args.eval_weeks} weeks "
-        "| retention | "
-        + " | ".join(f"{m} / random" for m in METRICS)
-        + " |"
+        "| retention | " + " | ".join(f"{m} / random" for m in METRICS) + " |"
     )
     done = extra.get("simulations_done", args.simulations)
     lines = [

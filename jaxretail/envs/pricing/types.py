@@ -240,6 +240,9 @@ def make_params(
         raise ValueError(f"action_type must be one of {ACTION_TYPES}, got action_type={action_type!r}")
     if reward not in REWARDS:
         raise ValueError(f"reward must be one of {REWARDS}, got reward={reward!r}")
+    for name, flag in (("relative", relative), ("normalize_reward", normalize_reward)):
+        if not isinstance(flag, bool):  # a truthy string or number is not a switch
+            raise ValueError(f"{name} must be True or False, got {name}={flag!r}")
     k = _int_at_least("num_prices", num_prices, 2)
     if mode == "markdown":
         if k not in (9, 10):
