@@ -110,18 +110,8 @@ def reference(customers: int, weeks: int, sizes: tuple[int, ...] | None = None) 
     return revenue
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers, got {text!r}")
-    return sizes
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from jaxretail.core.validation import cli_parser, int_at_least
+    from jaxretail.core.validation import catalogue_sizes, cli_parser, int_at_least
 
     ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--coordinator", default="localhost:12355", help="host:port of process 0")
@@ -131,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--weeks", type=int_at_least(1), default=3)
     ap.add_argument(
         "--category-sizes",
-        type=_sizes,
+        type=catalogue_sizes,
         default=None,
         help="products per category instead of the benchmark's 2,514, e.g. 7,3,12,5 (drawn prices)",
     )

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from jaxretail.agents import dqn, ppo  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.agents.tuning import FloatRange, last_mean, tune  # noqa: E402
+from jaxretail.core.validation import catalogue_sizes  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
 from jaxretail.envs.coupon.configs import CONFIGS, get_config  # noqa: E402
 from jaxretail.envs.coupon.single import make_single_customer_env  # noqa: E402
@@ -67,10 +68,10 @@ def parse(argv=None) -> argparse.Namespace:
         ap.exit(2, f"tune_coupon: --config must be one of {sorted(CONFIGS)}, got {args.config!r}\n")
     if args.category_sizes is not None:
         try:
-            args.category_sizes = tuple(int(x) for x in args.category_sizes.split(","))
+            args.category_sizes = catalogue_sizes(args.category_sizes)
             get_config(args.config, category_sizes=args.category_sizes)
-        except ValueError as err:
-            ap.exit(2, f"tune_coupon: --category-sizes must be positive integers like 3,3,2 ({err})\n")
+        except (ValueError, argparse.ArgumentTypeError) as err:
+            ap.exit(2, f"tune_coupon: --category-sizes {err}\n")
     return args
 
 

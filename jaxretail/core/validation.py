@@ -255,6 +255,19 @@ def int_in_range(minimum: int | None, maximum: int | None) -> Callable[[str], in
     return parse
 
 
+def catalogue_sizes(text: str) -> tuple[int, ...]:
+    """``argparse`` type: products per category as comma-separated positive integers, e.g. ``7,3,12,5``."""
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive integers like 7,3,12,5, got {text!r}"
+        )
+    return sizes
+
+
 def finite_float(
     low: float | None = None, high: float | None = None, low_open: bool = False
 ) -> Callable[[str], float]:

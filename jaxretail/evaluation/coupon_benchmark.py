@@ -18,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
+from jaxretail.core.validation import (
+    ConfigError,
+    catalogue_sizes,
+    cli_parser,
+    int_at_least,
+    int_in_range,
+    run_cli,
+)
 from jaxretail.data import collection as col
 from jaxretail.envs.coupon.modes import MODES, mode_settings
 from jaxretail.evaluation.coupon_metrics import METRICS
@@ -60,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", default="benchmark", choices=("benchmark", "hfhd", "calibrated"))
     ap.add_argument(
         "--category-sizes",
+        type=catalogue_sizes,
         default=None,
         help="products per category instead of the configuration's 2,514-product catalogue, e.g. 7,3,12,5 "
         "(small runs; clean mode with drawn base prices)",
@@ -92,21 +100,11 @@ def check_args(args) -> tuple:
             f"--customers-per-simulation={per_sim}"
         )
     mode = mode_settings(args.mode)
-    sizes = None
-    if args.category_sizes is not None:
-        try:
-            sizes = tuple(int(x) for x in str(args.category_sizes).split(","))
-        except ValueError:
-            sizes = None
-        if not sizes or min(sizes) < 1:
-            raise ConfigError(
-                "--category-sizes must be comma-separated positive integers (products per category), "
-                f"got --category-sizes={args.category_sizes!r}"
-            )
-        if args.mode == "paper":
-            raise ConfigError(
-                "--category-sizes needs --mode clean (the paper's prices exist only for its catalogue)"
-            )
+    sizes = args.category_sizes
+    if sizes is not None and args.mode == "paper":
+        raise ConfigError(
+            "--category-sizes needs --mode clean (the paper's prices exist only for its catalogue)"
+        )
     simulations = args.customers // per_sim
     if args.eval_simulations > simulations:
         raise ConfigError(
