@@ -134,3 +134,31 @@ def test_vmap_over_seeds_equals_one_by_one():
 def test_bad_config_is_a_clear_error(kwargs, field):
     with pytest.raises(ValueError, match=field):
         dqn.DQNConfig(**kwargs)
+
+
+def test_trains_under_x64_with_float32_learning_metrics():
+    """Regression: under JAX_ENABLE_X64=1 the no-learning branch returned float64 zeros and the replay
+    stored float64 rewards, so ``lax.cond`` refused the trainer (fresh interpreter: x64 is fixed at start)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import jax
+        from jaxretail.agents import dqn
+        from jaxretail.agents.training import make_train
+        from jaxretail.core.vector import batched
+        from jaxretail.envs.pricing import DynamicPricing, group_params
+        venv = batched(DynamicPricing(), group_params("fmcg", num_prices=10), 4)
+        cfg = dqn.DQNConfig(num_updates=3, batch_size=16, learning_starts=16, buffer_size=200)
+        m = jax.jit(make_train(dqn.make_trainer(cfg, venv)))(jax.random.key(0))["metrics"]
+        assert m["loss"].dtype == m["q_mean"].dtype == jax.numpy.float32, m
+        print("ok", jax.numpy.zeros(1).dtype)
+        """
+    )
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["ok", "float64"]

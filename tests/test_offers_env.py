@@ -32,10 +32,17 @@ def test_env_rewards_follow_table_and_episodes_end():
         np.testing.assert_array_equal(out.reward, REWARD_TABLE[labels[idx], np.asarray(actions)])
         terms.append(np.asarray(out.terminated))
     assert not np.any(terms[0]) and not np.any(terms[1]) and np.all(terms[2])
-    # an invalid action is not mapped to a valid one
+    # the invalid-action rule: an error outside jit; inside jit clipped into [0, 5), flagged, finite
     _, s0 = env.reset(jax.random.key(0), params)
-    _, s1, r, *_, info = env.step_env(jax.random.key(1), s0, jnp.asarray(7), params)
-    assert np.isnan(r) and bool(info["invalid_action"]) and not np.isnan(np.asarray(s1.index))
+    for bad in (7, -1):
+        with pytest.raises(ValueError, match="action must be an integer in"):
+            env.step_env(jax.random.key(1), s0, jnp.asarray(bad), params)
+        _, s1, r, *_, info = jax.jit(env.step_env)(jax.random.key(1), s0, jnp.asarray(bad), params)
+        label = int(np.asarray(params.labels)[int(s0.index)])
+        assert bool(info["invalid_action"]) and float(r) == REWARD_TABLE[label, min(max(bad, 0), 4)]
+    for wrong in (jnp.float32(2.5), jnp.array([2])):  # a float or a vector is never taken as a level
+        with pytest.raises(ValueError, match="action"):
+            env.step_env(jax.random.key(1), s0, wrong, params)
     with pytest.raises(ValueError, match="labels must lie in 0..4"):
         make_params(features, labels + 5)
 

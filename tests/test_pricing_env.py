@@ -190,13 +190,30 @@ def test_no_nan_with_zero_traffic_zero_stock_and_a_flat_price_range(action_type)
             assert np.asarray(term[0]).all()  # zero stock: the markdown episode ends on its first day
 
 
-def test_invalid_actions_are_flagged_not_replaced():
-    params = make_params(action_type="continuous", sku=_sku())
+@pytest.mark.parametrize("action_type", ["continuous", "discrete"])
+def test_invalid_actions_follow_the_library_rule(action_type):
+    """An error outside jit; inside jit the projected action (clipped; NaN -> the point nearest 0) is
+    stepped and flagged; a wrong shape or a float level is always an error (jaxretail.core.actions)."""
+    params = make_params(action_type=action_type, num_prices=10, sku=_sku())
     obs, state = ENV.reset(jax.random.key(0), params)
-    for bad in (jnp.array([1.5]), jnp.array([jnp.nan])):
-        _, new, r, *_, info = ENV.step_env(jax.random.key(1), state, bad, params)
-        assert bool(info["invalid_action"]) and float(info["units"]) == 0.0 and np.isfinite(float(r))
+    step = jax.jit(ENV.step_env)
+    if action_type == "continuous":
+        bad = [(jnp.array([1.5]), jnp.array([1.0])), (jnp.array([jnp.nan]), jnp.array([0.0]))]
+        wrong = [jnp.float32(0.3), jnp.array([0.1, 0.2])]
+    else:
+        bad = [(jnp.int32(10), jnp.int32(9)), (jnp.int32(-1), jnp.int32(0))]
+        wrong = [jnp.float32(3.5), jnp.array([3])]
+    for action, projected in bad:
+        with pytest.raises(ValueError, match="action must be"):
+            ENV.step_env(jax.random.key(1), state, action, params)
+        _, new, r, *_, info = step(jax.random.key(1), state, action, params)
+        _, ref, r_ref, *_, info_ref = step(jax.random.key(1), state, projected, params)
+        assert bool(info["invalid_action"]) and not bool(info_ref["invalid_action"])
+        assert float(r) == float(r_ref) and float(info["price"]) == float(info_ref["price"])
         assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(new) if x.dtype != jnp.int32)
+    for action in wrong:
+        with pytest.raises(ValueError, match="action"):
+            step(jax.random.key(1), state, action, params)
 
 
 def test_count_sampler_matches_poisson():

@@ -193,10 +193,12 @@ def _learn(config, net, state, sample_fn, can_learn):
         state = state.replace(key=key)
 
         def learn(state):
-            return gradient_step(config, net, state, sample_fn(k))
+            new, info = gradient_step(config, net, state, sample_fn(k))
+            return new, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), info)
 
         def skip(state):
-            return state, {"loss": jnp.asarray(0.0), "q_mean": jnp.asarray(0.0)}
+            zero = jnp.zeros((), jnp.float32)  # float32 also under JAX_ENABLE_X64=1 (the learn branch's)
+            return state, {"loss": zero, "q_mean": zero}
 
         return jax.lax.cond(can_learn, learn, skip, state)
 
@@ -216,11 +218,12 @@ def make_trainer(config: DQNConfig, venv: VectorEnv) -> Trainer:
         hyper = config.hyper if hyper is None else hyper
         k_env, key = jax.random.split(key)
         obs, env_state = venv.reset(k_env)
-        example = Transitions(obs[0], jnp.asarray(0, jnp.int32), jnp.asarray(0.0), obs[0], jnp.asarray(0.0))
+        f32 = jnp.zeros((), jnp.float32)  # rewards and flags stored in float32, also under x64
+        example = Transitions(obs[0], jnp.asarray(0, jnp.int32), f32, obs[0], f32)
         return _init(
             net, venv.obs_shape, key, hyper,
             buffer=replay.init(example, config.buffer_size), env_state=env_state, obs=obs,
-            episode_return=jnp.zeros((venv.num_envs,)),
+            episode_return=jnp.zeros((venv.num_envs,), jnp.float32),
         )  # fmt: skip
 
     def update(state: DQNState, data=None):

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxretail.core import spaces
+from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment
 from jaxretail.envs.offers.types import NUM_ACTIONS, REWARD_TABLE, OfferParams, OfferState
 
@@ -70,13 +71,15 @@ class OfferEnv(Environment[OfferState, OfferParams]):
         return params.features[index], OfferState(t=jnp.asarray(1, jnp.int32), index=index)
 
     def step_env(self, key, state, action, params):
-        action = jnp.asarray(action, jnp.int32)
+        # the library's invalid-action rule (jaxretail.core.actions): ValueError outside jit, clipped
+        # into [0, 5) and flagged inside it (never a NaN reward, never another action silently)
+        action, invalid = check_action(self.action_space(params), action)
         r = reward(params.labels[state.index], action, params.reward_table)
         index = self._draw(key, params)
         terminated = state.t >= params.episode_length
         info = {
             "label": params.labels[state.index],
-            "invalid_action": (action < 0) | (action >= NUM_ACTIONS),
+            "invalid_action": invalid,
         }
         new = OfferState(t=state.t + 1, index=index)
         return params.features[index], new, r, terminated, jnp.asarray(False), info

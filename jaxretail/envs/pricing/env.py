@@ -33,6 +33,7 @@ from jax.scipy.special import ndtri
 
 from jaxretail.choice import pricing as choice_pricing
 from jaxretail.core import spaces
+from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment
 from jaxretail.envs.pricing import metrics
 from jaxretail.envs.pricing.generator import draw_sku
@@ -241,6 +242,9 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
 
     def step_env(self, key: jax.Array, state: PricingState, action, params: PricingParams):
         sku = state.sku
+        # the library's invalid-action rule (jaxretail.core.actions): ValueError outside jit, projected
+        # onto the space and flagged inside it; never another price silently
+        action, invalid = check_action(self.action_space(params), action)
         price, valid = action_price(action, sku, params)
         markdown = params.mode == "markdown"
         # one counter-based draw per SKU-day: the units' uniform and tomorrow's three normals
@@ -266,7 +270,7 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
             "pcr": sale["pcr"],
             "purchase_probability": sale["prob"],
             "no_traffic": ~sale["defined"],
-            "invalid_action": ~valid,
+            "invalid_action": invalid | ~valid,
         }
         new_state = state.replace(
             t=t,
