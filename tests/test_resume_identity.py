@@ -14,8 +14,8 @@ from jaxretail.core.vector import batched
 REWARDS = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.2]])
 
 
-def trainer(num_updates=4, learning_rate=3e-3):
-    env = ContextualBandit(REWARDS)
+def trainer(num_updates=4, learning_rate=3e-3, rewards=REWARDS):
+    env = ContextualBandit(rewards)
     cfg = ppo.PPOConfig(
         num_updates=num_updates, num_steps=2, update_epochs=1, num_minibatches=2,
         hyper=ppo.PPOHyper(learning_rate=learning_rate),
@@ -32,6 +32,9 @@ def test_changed_run_is_refused_unless_overwrite(tmp_path):
         run(trainer(), key, ppo.PPOHyper(learning_rate=0.5), checkpoint_dir=ckpt, progress=False)
     with pytest.raises(ValueError, match="key differ"):
         run(trainer(), jax.random.key(1), checkpoint_dir=ckpt, progress=False)
+    # the same sizes, another environment (a changed reward table): refused, not resumed
+    with pytest.raises(ValueError, match="environment differ"):
+        run(trainer(rewards=REWARDS[::-1].copy()), key, checkpoint_dir=ckpt, progress=False)
     with pytest.raises(ValueError, match="extra differ"):
         run(trainer(), key, checkpoint_dir=ckpt, identity={"env": "other"}, progress=False)
     fresh = run(trainer(learning_rate=0.5), key, checkpoint_dir=ckpt, overwrite=True, progress=False)

@@ -266,7 +266,7 @@ def make_trainer(config: DQNConfig, venv: VectorEnv) -> Trainer:
         )
         return state.replace(updates=state.updates + 1), info
 
-    return Trainer(init, update, config.num_updates, config)
+    return Trainer(init, update, config.num_updates, config, venv.description)
 
 
 def make_offline_trainer(config: DQNConfig, obs_shape, action_space) -> Trainer:

@@ -344,7 +344,7 @@ def make_trainer(config: PPOConfig, venv: VectorEnv) -> Trainer:
         new = new.replace(key=key, env_state=env_state, obs=obs, episode_return=ep_ret, obs_stats=obs_stats)
         return new, info
 
-    return Trainer(init, update, config.num_updates, config)
+    return Trainer(init, update, config.num_updates, config, venv.description)
 
 
 @struct.dataclass

@@ -35,6 +35,7 @@ class Trainer(NamedTuple):
     update: Callable[[Any, Any], tuple[Any, Any]]
     num_updates: int
     config: Any = None  # static settings (e.g. PPOConfig); part of a checkpoint's run identity
+    environment: Any = None  # what it trains on (VectorEnv.description); part of the run identity too
 
 
 IDENTITY_FILE = "run_identity.json"
@@ -92,8 +93,9 @@ def run_identity(
 ) -> dict:
     """What makes two calls of :func:`run` the same run: the trainer's static ``config`` (without
     ``num_updates``, which may be extended), the hyperparameters (values), the key data, the shapes
-    and dtypes of the runner state, the shapes and a SHA-1 of ``data``, and ``extra`` (anything the
-    caller adds, e.g. the environment's settings). JSON-ready."""
+    and dtypes of the runner state, the shapes and a SHA-1 of ``data``, the environment the trainer
+    steps (``Trainer.environment``: its class and a SHA-1 of its params, set by the online trainers from
+    :func:`jaxretail.core.vector.describe_env`), and ``extra`` (anything the caller adds). JSON-ready."""
     abstract = jax.eval_shape(trainer.init, key, hyper)
     digest = hashlib.sha1()
     for leaf in jax.tree.leaves(data):
@@ -105,6 +107,7 @@ def run_identity(
         "state": _leaves(_abstract_storable(abstract), lambda a: [list(a.shape), str(a.dtype)]),
         "data": {"leaves": _leaves(data, lambda x: [list(np.shape(x)), str(np.asarray(x).dtype)]),
                  "sha1": digest.hexdigest()},
+        "environment": _jsonable(trainer.environment),
         "extra": extra,
     })  # fmt: skip
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import hashlib
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxretail.core import spaces
 from jaxretail.core.environment import Environment
@@ -42,6 +45,24 @@ class VectorEnv(NamedTuple):
     num_envs: int
     obs_shape: tuple[int, ...]
     action_space: Any
+    # what the streams simulate ({"env": class path, "params_sha1": ...}; see describe_env): part of a
+    # trainer's run identity, so a checkpoint is never resumed on another environment
+    description: Any = None
+
+
+def describe_env(env: Any, params: Any) -> dict | None:
+    """``{"env": module.Class, "params_sha1": digest of every params leaf and static field}``, or
+    None when ``params`` holds tracers (built inside ``jit``: nothing to record)."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return None
+    digest = hashlib.sha1(str(treedef).encode())
+    for x in leaves:
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        digest.update(np.ascontiguousarray(np.asarray(x)).tobytes())
+    cls = type(env)
+    return {"env": f"{cls.__module__}.{cls.__qualname__}", "params_sha1": digest.hexdigest()}
 
 
 def batched(env: Environment, params: Any, num_envs: int) -> VectorEnv:
@@ -59,7 +80,9 @@ def batched(env: Environment, params: Any, num_envs: int) -> VectorEnv:
         return VectorStep(obs, reward, term, trunc & ~term, info["final_observation"]), state
 
     obs_shape = tuple(env.observation_space(params).shape)
-    return VectorEnv(reset, step, int(num_envs), obs_shape, env.action_space(params))
+    return VectorEnv(
+        reset, step, int(num_envs), obs_shape, env.action_space(params), describe_env(env, params)
+    )
 
 
 def population(env: Environment, params: Any, horizon: int) -> VectorEnv:
@@ -81,7 +104,12 @@ def population(env: Environment, params: Any, horizon: int) -> VectorEnv:
         return VectorStep(obs_next, reward, term, jnp.broadcast_to(done, reward.shape) & ~term, obs), state
 
     return VectorEnv(
-        reset, step, int(num_envs), tuple(obs0.shape[1:]), _stream_space(env.action_space(params))
+        reset,
+        step,
+        int(num_envs),
+        tuple(obs0.shape[1:]),
+        _stream_space(env.action_space(params)),
+        describe_env(env, params),
     )
 
 
