@@ -13,10 +13,9 @@ into the environment's (a top-K mask) without forking the environment.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
-
-import hashlib
 
 import jax
 import jax.numpy as jnp
