@@ -155,6 +155,12 @@ def run(args) -> dict:
         raise _DataError(str(err)) from err
     t_data = time.perf_counter() - t0
     train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    if len(train) < 10 or len(test) < 10 or train["label"].nunique() < 2:
+        raise _DataError(
+            f"the data hold {len(train)} train and {len(test)} test samples of "
+            f"{df['label'].nunique()} classes, too few to train and evaluate; raise --customers, "
+            "--weeks or --occasions"
+        )
     x_tr, y_tr, stats = model_inputs(train)
     x_te, y_te, _ = model_inputs(test, stats)
     levels = df.attrs["jaxretail"]["levels"]

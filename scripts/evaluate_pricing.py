@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--train-skus", type=int_at_least(1), default=32, help="SKUs stepped in parallel while training"
     )
-    ap.add_argument("--eval-skus", type=int_at_least(1), default=256, help="held-out SKUs for evaluation")
+    ap.add_argument(
+        "--eval-skus",
+        type=int_at_least(4),
+        default=256,
+        help="held-out SKUs for evaluation (the DID study splits them into two groups of >= 2)",
+    )
     ap.add_argument("--days", type=int_at_least(1), default=30, help="evaluation days (daily mode)")
     ap.add_argument("--seeds", type=int_at_least(1), default=2)
     ap.add_argument(

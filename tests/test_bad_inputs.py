@@ -398,6 +398,12 @@ refuse(
     lambda: _coupon_config(visit_inertia=_coupon_dist("Uniform", low=1.5, high=2.0)),
     "visit_inertia",
 )
+for field, value in (("visit_slope", 100.0), ("alpha_0", "abc"), ("beta_z", None)):  # a number is no Dist
+    refuse(
+        f"coupon config {field}={value!r} (a distribution field)",
+        lambda f=field, v=value: _coupon_config(**{f: v}),
+        field,
+    )
 
 
 # ------------------------------------------------------------------ pricing and offers (issue "Why")
@@ -566,6 +572,7 @@ PRICING_CLI = [
     (["--demos", "-5"], "--demos"),
     (["--studies", "bogus"], "--studies"),
     (["--seed", "-1"], "--seed"),
+    (["--eval-skus", "1"], "--eval-skus"),
 ]
 OFFERS_CLI = [
     (["--data", "dunnhumby"], "--data"),

@@ -144,8 +144,14 @@ def validate(cfg: ScenarioConfig) -> ScenarioConfig:
     levels = cfg.coupon_levels
     if not levels or any(not (0.0 <= c < 1.0) or math.isnan(c) for c in levels):
         raise ValueError(f"coupon_levels must be non-empty and each in [0, 1), got coupon_levels={levels!r}")
+    defaults = {f.name: f.default for f in dataclasses.fields(ScenarioConfig)}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        if isinstance(defaults[f.name], Dist) and not isinstance(value, Dist):
+            raise ValueError(
+                f"{f.name} is a distribution: it must be a Dist, e.g. Dist.of('Normal', loc=0.0, scale=1.0), "
+                f"got {f.name}={value!r}"
+            )
         if isinstance(value, Dist):
             if not hasattr(dist, value.name):
                 raise ValueError(f"{f.name}: unknown numpyro distribution {value.name!r}")

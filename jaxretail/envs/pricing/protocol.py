@@ -132,6 +132,11 @@ def did_estimate(y_control: np.ndarray, y_treated: np.ndarray, post_start: int) 
             "y_control and y_treated must be [T, N] with the same T, "
             f"got {y_control.shape} and {y_treated.shape}"
         )
+    if min(y_control.shape[1], y_treated.shape[1]) < 2:  # clustered errors need two SKUs a group
+        raise ValueError(
+            "y_control and y_treated must each hold at least 2 SKUs, "
+            f"got {y_control.shape[1]} and {y_treated.shape[1]}"
+        )
     T = y_control.shape[0]
     if not 0 < post_start < T:
         raise ValueError(f"post_start must be in 1..{T - 1}, got post_start={post_start}")
