@@ -33,6 +33,7 @@ from jaxretail.agents.bandits import linear, neural
 from jaxretail.core.rollout import rollout, scan_steps
 from jaxretail.data import collection as col
 from jaxretail.envs.assortment import DynamicAssortment, greedy_policy, make_params
+from jaxretail.envs.assortment.types import AssortmentParams
 from jaxretail.evaluation import assortment_report, coupon_benchmark, coupon_sweep
 from jaxretail.evaluation.coupon_protocol import ProtocolConfig
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
@@ -97,6 +98,15 @@ ASSORTMENT_BAD = {
 for field, values in ASSORTMENT_BAD.items():
     for v in values:
         refuse(f"assortment.{field}={v!r}", lambda f=field, v=v: DynamicAssortment(**{f: v}), field)
+for field, v in (
+    ("num_items", 0),
+    ("assortment_size", 30),
+    ("horizon", 1.5),
+    ("obs_mode", "x"),
+    ("exogenous", "yes"),
+):
+    # built directly, without make_params: the static fields are still checked
+    refuse(f"AssortmentParams({field}={v!r})", lambda f=field, v=v: AssortmentParams(**{f: v}), field)
 refuse("assortment.negative price draws", lambda: DynamicAssortment(draw_low=-10, draw_high=-1), "draw_low")
 refuse("assortment.unknown field", lambda: make_params(price_wieght=-0.8), "price_wieght")
 refuse(

@@ -71,6 +71,8 @@ def test_invalid_actions_flagged_never_another_level_and_shapes_refused():
     flag = np.asarray(out["info"]["invalid_action"])
     assert flag[:4].all() and not flag[4:].any()
     np.testing.assert_array_equal(np.asarray(out["info"]["coupon"])[:5], [0, 0, 0, 0, 0.5])
+    with pytest.raises(ValueError, match=r"level indices in \[0, 11\), got levels \[-12, -1, 11, 99\]"):
+        E.simulate_week(state, action, params)  # concrete (outside jit): an error, as for every env
     with pytest.raises(ValueError, match="shape"):
         E.simulate_week(state, jnp.zeros((U, len(SIZES)), jnp.int32), params)  # [U, J] under store scope
     with pytest.raises(ValueError, match="integer"):

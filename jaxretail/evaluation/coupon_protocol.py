@@ -413,6 +413,7 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
             f"eval_simulations={cfg.eval_simulations} exceeds the {collection.num_simulations} collected"
         )
     progress = progress or (lambda msg: None)
+    progress("loading the logged training data and the saved simulations")
     data = load_training_arrays(root, cfg.train_customers, cfg.seed)
     if cfg.rl_customers > data["num_customers"]:
         raise ValueError(
@@ -436,6 +437,7 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
     results, alloc = {}, {}  # name -> list over runs of list over sims of per-customer metrics
     base_eval = evaluator("baseline", cfg, num_arms)
     key = jax.random.key(cfg.seed)
+    progress(f"evaluating random and {num_arms} static coupons (the first one compiles the evaluation)")
     for level in [-1, *range(num_arms)]:
         name = "random" if level < 0 else f"coupon_{round(100 * restored[0][0].config.coupon_levels[level])}%"
         sims = [
@@ -448,6 +450,7 @@ def evaluate_all(root, collection: col.CollectionConfig, cfg: ProtocolConfig, pr
         progress(f"evaluated {name}")
     for kind in AGENTS:
         run_eval = evaluator(kind, cfg, num_arms)
+        progress(f"{kind}: training and evaluating {cfg.training_runs} runs (the first compiles)")
         runs = []
         for r in range(cfg.training_runs):
             rng = np.random.default_rng([cfg.seed, r, AGENTS.index(kind)])

@@ -50,7 +50,8 @@ class AssortmentParams(EnvParams):
     Defaults follow Hoppe et al. (arXiv 2505.19053) and DecisionFocusedLearningBenchmarks.jl:
     utility ``theta_i = -0.8 p_i + 0.6 h_i - 0.4 sigma_i + sum_k (0.3 + 0.2 (k-1)) f_{k,i}``,
     hype multipliers ``(+0.02, -0.005 x 4)`` over the last five purchases, saturation x1.01.
-    Build with :func:`make_params`, which validates every field.
+    Build with :func:`make_params`, which validates every field; a direct ``AssortmentParams(...)``
+    checks the static sizes and switches (the coefficients and the horizon bound only in ``make_params``).
     """
 
     num_items: int = struct.field(pytree_node=False, default=20)  # N
@@ -67,6 +68,11 @@ class AssortmentParams(EnvParams):
     saturation_growth: jax.Array | float = 1.01
     draw_low: jax.Array | float = 1.0  # every instance value ~ Uniform[draw_low, draw_high]
     draw_high: jax.Array | float = 10.0
+
+    def __post_init__(self):
+        _check_static(self.num_items, self.num_features, self.horizon, self.assortment_size)
+        check_choice("obs_mode", self.obs_mode, OBS_MODES, owner="AssortmentParams")
+        check_bool("exogenous", self.exogenous, owner="AssortmentParams")
 
     @property
     def num_subsets(self) -> int:
@@ -172,6 +178,18 @@ def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
         )
 
 
+def _check_static(num_items, num_features, horizon, assortment_size) -> tuple[int, int, int, int]:
+    n = check_int("num_items", num_items, 1)
+    d = check_int("num_features", num_features, 0)
+    t = check_int("horizon", horizon, 1)
+    k = check_int("assortment_size", assortment_size, 1)
+    if k > n:
+        raise ConfigError(
+            f"assortment_size must satisfy 1 <= assortment_size <= num_items={n}, got assortment_size={k}"
+        )
+    return n, d, t, k
+
+
 def make_params(
     num_items: int = 20,
     num_features: int = 2,
@@ -194,14 +212,7 @@ def make_params(
     Raises:
       ConfigError: (a ``ValueError``) for any field outside these rules.
     """
-    n = check_int("num_items", num_items, 1)
-    d = check_int("num_features", num_features, 0)
-    t = check_int("horizon", horizon, 1)
-    k = check_int("assortment_size", assortment_size, 1)
-    if k > n:
-        raise ConfigError(
-            f"assortment_size must satisfy 1 <= assortment_size <= num_items={n}, got assortment_size={k}"
-        )
+    n, d, t, k = _check_static(num_items, num_features, horizon, assortment_size)
     check_choice("obs_mode", obs_mode, OBS_MODES)
     exogenous = check_bool("exogenous", exogenous)
     unknown = set(coefficients) - set(_COEFFICIENTS)

@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxretail.core import spaces
@@ -450,7 +451,8 @@ def coupon_fractions(action: jax.Array, params: CouponParams) -> tuple[jax.Array
 
     ``action`` is ``[U]`` (store-wide) or, with ``coupon_scope="category"``, ``[U, J]`` integer level
     indices into ``config.coupon_levels``. Any other shape or a float dtype is refused when tracing. A
-    level outside ``[0, L)`` offers no coupon (never another level) and is flagged (``debug``: raises).
+    level outside ``[0, L)`` is a ``ValueError`` outside ``jit``; inside it, it offers no coupon (never
+    another level) and is flagged (``debug``: raises).
     """
     cfg = params.config
     n_u, n_j, n_levels = params.num_customers, cfg.num_categories, len(cfg.coupon_levels)
@@ -465,6 +467,9 @@ def coupon_fractions(action: jax.Array, params: CouponParams) -> tuple[jax.Array
     if not jnp.issubdtype(action.dtype, jnp.integer):
         raise ValueError(f"coupon action must hold integer level indices, got dtype {action.dtype}")
     ok = (action >= 0) & (action < n_levels)
+    if not isinstance(ok, jax.core.Tracer) and not bool(jnp.all(ok)):  # concrete: the library's rule
+        bad = np.asarray(action)[~np.asarray(ok)][:5].tolist()
+        raise ValueError(f"coupon action must hold level indices in [0, {n_levels}), got levels {bad}")
     coupon = jnp.where(ok, jnp.asarray(cfg.coupon_levels, jnp.float32)[jnp.where(ok, action, 0)], 0.0)
     coupon = jnp.broadcast_to(coupon[:, None] if coupon.ndim == 1 else coupon, (n_u, n_j))
     invalid = ~ok if ok.ndim == 1 else ~jnp.all(ok, axis=1)
