@@ -416,6 +416,38 @@ for field, value in (("visit_slope", 100.0), ("alpha_0", "abc"), ("beta_z", None
     )
 
 
+# ------------------------------------------------------------------------ a state of other params
+def _assortment_state_of_other_params():
+    big, small = DynamicAssortment(num_items=20), DynamicAssortment(num_items=10)
+    _, state = big.reset(jax.random.key(0), big.default_params)
+    return small.step(jax.random.key(1), state, jnp.zeros(10, bool).at[:4].set(True), small.default_params)
+
+
+def _coupon_state_of_other_params():
+    from jaxretail.envs.coupon import env as coupon_env
+    from jaxretail.envs.coupon import get_config, sample_scenario
+
+    cfg = get_config("benchmark", category_sizes=(3, 2))
+    p64, p128 = (
+        coupon_env.make_params(sample_scenario(jax.random.key(0), cfg, u), cfg, block_size=64)
+        for u in (64, 128)
+    )
+    _, state = coupon_env.CouponEnv(p64).reset(jax.random.key(0), p64)
+    return coupon_env.CouponEnv(p128).step_env(jax.random.key(0), state, jnp.zeros(128, jnp.int32), p128)
+
+
+refuse(
+    "assortment: a state of 20 items stepped with 10-item params",
+    _assortment_state_of_other_params,
+    "state.price",
+)
+refuse(
+    "coupon: a state of 64 customers stepped with 128-customer params",
+    _coupon_state_of_other_params,
+    "state.marketing",
+)
+
+
 # ------------------------------------------------------------------ pricing and offers (issue "Why")
 def _pricing():
     from jaxretail.envs import pricing

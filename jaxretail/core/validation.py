@@ -199,6 +199,22 @@ class _OneLineParser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
 
+def check_state_matches(owner: str, shapes: dict[str, tuple], expected: dict[str, tuple]) -> None:
+    """Refuse a state built for other params: each named state field's shape (static, so this runs at
+    trace time, jitted or not) must equal what the params imply.
+
+    Raises:
+      ValueError: naming the field, its shape and the shape the params imply.
+    """
+    for name, want in expected.items():
+        got = tuple(shapes[name])
+        if got != tuple(want):
+            raise ValueError(
+                f"{owner}: state.{name} has shape {got}, but these params imply {tuple(want)}; "
+                "the state was built with other params (reset with these params)"
+            )
+
+
 def cli_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
     """A parser that shows every default in ``--help`` and reports errors in one line with exit 2."""
     return _OneLineParser(

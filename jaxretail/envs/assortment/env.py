@@ -41,6 +41,7 @@ from jaxretail.choice import mnl
 from jaxretail.core import spaces
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment, as_float32
+from jaxretail.core.validation import check_state_matches
 from jaxretail.envs.assortment.generator import draw_instance
 from jaxretail.envs.assortment.types import (
     HISTORY_LENGTH,
@@ -165,6 +166,12 @@ class DynamicAssortment(Environment[AssortmentState, AssortmentParams]):
     def step_env(self, key: jax.Array, state: AssortmentState, action: jax.Array, params: AssortmentParams):
         """One decision. ``key`` is not used: the customer draw comes from the episode's stream."""
         del key
+        n, d = params.num_items, params.num_features
+        check_state_matches(
+            "DynamicAssortment.step",
+            {"price": state.price.shape, "static_features": state.static_features.shape},
+            {"price": (n,), "static_features": (d, n)},
+        )
         mask, invalid = check_action(self.action_space(params), action)
         offered = mask.astype(bool)
         theta = utilities(state, params)

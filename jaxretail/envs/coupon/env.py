@@ -34,6 +34,7 @@ from jaxretail.core.counter_rng import (
     uniform_to_normal,
 )
 from jaxretail.core.environment import Environment, EnvParams, EnvState
+from jaxretail.core.validation import check_state_matches
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon.clip import streamed_percentile
 from jaxretail.envs.coupon.configs import ScenarioConfig, validate
@@ -442,6 +443,11 @@ class CouponEnv(Environment[CouponState, CouponParams]):
 
     def step_env(self, key, state: CouponState, action: jax.Array, params: CouponParams):
         del key
+        check_state_matches(
+            "CouponEnv.step",
+            {"marketing": state.marketing.shape, "price": state.price.shape},
+            {"marketing": (params.num_customers,), "price": (params.config.num_products,)},
+        )
         out = simulate_week(state, action, params)
         return out["obs"], out["state"], out["reward"], jnp.asarray(False), jnp.asarray(False), out["info"]
 
