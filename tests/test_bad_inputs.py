@@ -436,6 +436,20 @@ def _coupon_state_of_other_params():
     return coupon_env.CouponEnv(p128).step_env(jax.random.key(0), state, jnp.zeros(128, jnp.int32), p128)
 
 
+def _pricing_state_of_other_params():
+    from jaxretail.envs.pricing import DynamicPricing
+
+    env, pricing = DynamicPricing(), _pricing()
+    week, fortnight = pricing.make_params(window=7), pricing.make_params(window=14)
+    _, state = env.reset(jax.random.key(0), week)
+    return env.step(jax.random.key(1), state, jnp.int32(3), fortnight)
+
+
+refuse(
+    "pricing: a 7-day-window state stepped with 14-day params",
+    _pricing_state_of_other_params,
+    "state.history",
+)
 refuse(
     "assortment: a state of 20 items stepped with 10-item params",
     _assortment_state_of_other_params,

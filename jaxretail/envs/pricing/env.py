@@ -35,6 +35,7 @@ from jaxretail.choice import pricing as choice_pricing
 from jaxretail.core import spaces
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment
+from jaxretail.core.validation import check_state_matches
 from jaxretail.envs.pricing import metrics
 from jaxretail.envs.pricing.generator import draw_sku
 from jaxretail.envs.pricing.types import (
@@ -242,6 +243,11 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
 
     def step_env(self, key: jax.Array, state: PricingState, action, params: PricingParams):
         sku = state.sku
+        check_state_matches(  # a state of another window or reward lag (trace time)
+            "DynamicPricing.step",
+            {"history": state.history.shape[:1], "basis_lags": state.basis_lags.shape[:1]},
+            {"history": (params.window,), "basis_lags": (params.lag,)},
+        )
         # the library's invalid-action rule (jaxretail.core.actions): ValueError outside jit, projected
         # onto the space and flagged inside it; never another price silently
         action, invalid = check_action(self.action_space(params), action)
