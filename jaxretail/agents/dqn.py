@@ -193,8 +193,7 @@ def _learn(config, net, state, sample_fn, can_learn):
         state = state.replace(key=key)
 
         def learn(state):
-            new, info = gradient_step(config, net, state, sample_fn(k))
-            return new, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), info)
+            return gradient_step(config, net, state, sample_fn(k))
 
         def skip(state):
             zero = jnp.zeros((), jnp.float32)  # float32 also under JAX_ENABLE_X64=1 (the learn branch's)

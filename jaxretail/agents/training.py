@@ -14,7 +14,6 @@ trainers and ``None`` online), plus the static ``num_updates``. ``hyper=None`` m
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -27,6 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
+from jaxretail.core.vector import tree_sha1
 from jaxretail.utils.atomic import atomic_write_bytes
 
 
@@ -97,16 +97,13 @@ def run_identity(
     steps (``Trainer.environment``: its class and a SHA-1 of its params, set by the online trainers from
     :func:`jaxretail.core.vector.describe_env`), and ``extra`` (anything the caller adds). JSON-ready."""
     abstract = jax.eval_shape(trainer.init, key, hyper)
-    digest = hashlib.sha1()
-    for leaf in jax.tree.leaves(data):
-        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
     return _jsonable({
         "config": _describe_config(trainer.config),
         "hyper": None if hyper is None else _leaves(hyper, lambda x: np.asarray(x).tolist()),
         "key": np.asarray(jax.random.key_data(key)).tolist() if _is_key(key) else np.asarray(key).tolist(),
         "state": _leaves(_abstract_storable(abstract), lambda a: [list(a.shape), str(a.dtype)]),
         "data": {"leaves": _leaves(data, lambda x: [list(np.shape(x)), str(np.asarray(x).dtype)]),
-                 "sha1": digest.hexdigest()},
+                 "sha1": tree_sha1(data)},
         "environment": _jsonable(trainer.environment),
         "extra": extra,
     })  # fmt: skip

@@ -52,16 +52,22 @@ class VectorEnv(NamedTuple):
 def describe_env(env: Any, params: Any) -> dict | None:
     """``{"env": module.Class, "params_sha1": digest of every params leaf and static field}``, or
     None when ``params`` holds tracers (built inside ``jit``: nothing to record)."""
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(params)):
         return None
-    digest = hashlib.sha1(str(treedef).encode())
+    cls = type(env)
+    return {"env": f"{cls.__module__}.{cls.__qualname__}", "params_sha1": tree_sha1(params, structure=True)}
+
+
+def tree_sha1(tree: Any, *, structure: bool = False) -> str:
+    """SHA-1 of every leaf's bytes (PRNG keys as their key data), and with ``structure`` of the tree
+    definition too (static fields of flax dataclasses included). Concrete leaves only."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    digest = hashlib.sha1(str(treedef).encode() if structure else b"")
     for x in leaves:
         if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
             x = jax.random.key_data(x)
         digest.update(np.ascontiguousarray(np.asarray(x)).tobytes())
-    cls = type(env)
-    return {"env": f"{cls.__module__}.{cls.__qualname__}", "params_sha1": digest.hexdigest()}
+    return digest.hexdigest()
 
 
 def batched(env: Environment, params: Any, num_envs: int) -> VectorEnv:
