@@ -107,6 +107,18 @@ for field, v in (
 ):
     # built directly, without make_params: the static fields are still checked
     refuse(f"AssortmentParams({field}={v!r})", lambda f=field, v=v: AssortmentParams(**{f: v}), field)
+for field in ASSORTMENT_BAD:
+    if field in ("num_items", "num_features", "assortment_size", "horizon", "obs_mode", "exogenous"):
+        continue
+    # built directly: every concrete coefficient is checked too (None is what JAX's tree utilities
+    # use for an absent leaf, e.g. in an in_axes spec, so it is left to the env)
+    for v in (v for v in ASSORTMENT_BAD[field] if v is not None):
+        refuse(f"AssortmentParams({field}={v!r})", lambda f=field, v=v: AssortmentParams(**{f: v}), field)
+refuse(
+    "AssortmentParams.replace(hype_lag_effects overflow at T=400)",
+    lambda: AssortmentParams(horizon=400).replace(hype_lag_effects=jnp.array([0.5, 0, 0, 0, 0])),
+    "hype_lag_effects",
+)
 refuse("assortment.negative price draws", lambda: DynamicAssortment(draw_low=-10, draw_high=-1), "draw_low")
 refuse("assortment.unknown field", lambda: make_params(price_wieght=-0.8), "price_wieght")
 refuse(

@@ -47,6 +47,21 @@ def test_env_rewards_follow_table_and_episodes_end():
         make_params(features, labels + 5)
 
 
+def test_state_of_other_params_is_refused_or_flagged():
+    """A state whose sample index lies past these params' samples (JAX would clamp the index and read
+    another sample's label): a ValueError outside jit; inside jit, reward 0, label -1 and a flag."""
+    features, labels = _data(n=64)
+    env, big, small = OfferEnv(), make_params(features, labels), make_params(features[:5], labels[:5])
+    _, state = env.reset(jax.random.key(0), big)
+    state = state.replace(index=jnp.asarray(40, jnp.int32))
+    with pytest.raises(ValueError, match=r"state.index=40 is outside these params' samples 0..4"):
+        env.step_env(jax.random.key(1), state, jnp.asarray(1), small)
+    _, _, r, *_, info = jax.jit(env.step_env)(jax.random.key(1), state, jnp.asarray(1), small)
+    assert bool(info["invalid_state"]) and float(r) == 0.0 and int(info["label"]) == -1
+    _, _, r, *_, info = jax.jit(env.step_env)(jax.random.key(1), state, jnp.asarray(1), big)
+    assert not bool(info["invalid_state"]) and float(r) == REWARD_TABLE[labels[40], 1]
+
+
 def test_revenue_against_brute_force_and_oracle_bounds():
     rng = np.random.default_rng(0)
     n = 400

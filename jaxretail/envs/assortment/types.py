@@ -50,8 +50,12 @@ class AssortmentParams(EnvParams):
     Defaults follow Hoppe et al. (arXiv 2505.19053) and DecisionFocusedLearningBenchmarks.jl:
     utility ``theta_i = -0.8 p_i + 0.6 h_i - 0.4 sigma_i + sum_k (0.3 + 0.2 (k-1)) f_{k,i}``,
     hype multipliers ``(+0.02, -0.005 x 4)`` over the last five purchases, saturation x1.01.
-    Build with :func:`make_params`, which validates every field; a direct ``AssortmentParams(...)``
-    checks the static sizes and switches (the coefficients and the horizon bound only in ``make_params``).
+    Every construction is validated (:func:`make_params` adds defaults and dtype conversion): the
+    static sizes and switches always, the coefficients whenever they are concrete values (not
+    tracers, nor the placeholders JAX puts in a pytree while it transforms one).
+
+    Raises:
+      ConfigError: (a ``ValueError``) naming the field, the value and the rule, as :func:`make_params`.
     """
 
     num_items: int = struct.field(pytree_node=False, default=20)  # N
@@ -73,6 +77,9 @@ class AssortmentParams(EnvParams):
         _check_static(self.num_items, self.num_features, self.horizon, self.assortment_size)
         check_choice("obs_mode", self.obs_mode, OBS_MODES, owner="AssortmentParams")
         check_bool("exogenous", self.exogenous, owner="AssortmentParams")
+        coef = {name: getattr(self, name) for name in _COEFFICIENTS}
+        if _checkable(coef):
+            _check_coefficients(self.num_features, self.horizon, coef, owner="AssortmentParams", batched=True)
 
     @property
     def num_subsets(self) -> int:
@@ -128,12 +135,13 @@ def max_hype_growth(lag_effects, horizon: int) -> float:
     return math.exp(best) if best < 709.0 else math.inf
 
 
-def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
+def _check_finite_over_horizon(d, t, fw, lag, coef) -> None:
     """Refuse settings under which hype, saturation or the utilities can pass :data:`VALUE_LIMIT`."""
     lag_np = np.asarray(lag, np.float64)
+    rows = np.unique(lag_np.reshape(-1, HISTORY_LENGTH), axis=0)  # a batch of params: every distinct row
     if is_traced(lag) or is_traced(coef["draw_low"]) or is_traced(coef["draw_high"]):
         return
-    shrink = 1.0 + np.sum(np.minimum(lag_np, 0.0))
+    shrink = 1.0 + np.min(np.sum(np.minimum(rows, 0.0), axis=1))
     if not shrink > 0:
         raise ConfigError(
             f"hype_lag_effects must keep every hype multiplier 1 + sum(alpha) > 0 (the negative effects "
@@ -146,14 +154,16 @@ def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
     pw, hw, sw = (np.asarray(w, np.float64) for w in weights)
     base = float(np.max(np.abs(pw))) * value + float(np.sum(np.abs(np.asarray(fw, np.float64)))) * value
     growth = float(np.max(coef["saturation_growth"]))
-    hype_max = value * max_hype_growth(lag_np, t)  # the worst case: every useful purchase happens
+    # the worst case: every useful purchase happens
+    hype_max = value * max(max_hype_growth(row, t) for row in rows)
     saturation_max = value * (math.exp(min(t * math.log(growth), 709.0)) if growth > 1 else 1.0)
     # With a negative weight the growth limits itself: an item whose utility is below -NO_SALE has
     # probability exactly 0 in float32 (exp underflows) and is never bought again, and without a
     # purchase its hype and saturation stop growing (hype after the last lag effects have passed).
     if np.max(hw) < 0:
         rest = base + max(float(np.max(sw)), 0.0) * saturation_max
-        cap = max_hype_growth(lag_np, HISTORY_LENGTH + 1) * (rest + NO_SALE) / abs(float(np.max(hw)))
+        growth_5 = max(max_hype_growth(row, HISTORY_LENGTH + 1) for row in rows)
+        cap = growth_5 * (rest + NO_SALE) / abs(float(np.max(hw)))
         hype_max = min(hype_max, max(value, cap))
     if np.max(sw) < 0:
         rest = base + max(float(np.max(hw)), 0.0) * hype_max
@@ -176,6 +186,55 @@ def _check_finite_over_horizon(n_items, d, t, fw, lag, coef) -> None:
             f"|utility| reach {utility:.3g} within horizon={t} (the limit is {VALUE_LIMIT:g}); "
             "use smaller weights"
         )
+
+
+# Leaf types a coefficient may hold when a user builds params; anything else (a tracer, a
+# ``ShapeDtypeStruct`` from ``eval_shape``, a sentinel object of a pytree transformation) is skipped.
+_USER_VALUES = (int, float, str, bytes, list, tuple, np.ndarray, np.generic, jax.Array)
+
+
+def _checkable(coef: dict) -> bool:
+    """True when every coefficient is a concrete user value (``None`` allowed for the two defaults)."""
+    for name, value in coef.items():
+        if value is None and name in ("feature_weights", "hype_lag_effects"):
+            continue
+        if value is None or is_traced(value) or not isinstance(value, _USER_VALUES):
+            return False
+    return True
+
+
+def _shape(value, shape: tuple[int, ...], batched: bool) -> tuple[int, ...] | None:
+    """The shape ``value`` must have: ``shape``, after any leading batch axes when ``batched``."""
+    if is_traced(value):
+        return None
+    if batched:
+        lead = np.shape(value)[: max(np.ndim(value) - len(shape), 0)]
+        return (*lead, *shape)
+    return shape
+
+
+def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None, batched: bool = False):
+    """Check the coefficients of :data:`_COEFFICIENTS` in ``coef`` (see :func:`make_params` for the
+    rules); returns the feature weights ``[d]`` and lag effects ``[5]`` with their defaults filled in.
+    ``batched`` allows leading batch axes (``[..., d]``, ``[..., 5]``: params out of a ``vmap``)."""
+    for name in ("price_weight", "hype_weight", "saturation_weight"):
+        check_number(name, coef[name], owner=owner)
+    check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True, owner=owner)
+    check_number("draw_low", coef["draw_low"], low=0.0, owner=owner)
+    check_number("draw_high", coef["draw_high"], low=0.0, owner=owner)
+    concrete = not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"])
+    if concrete and not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
+        raise ConfigError(
+            f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
+        )
+    fw = coef["feature_weights"]
+    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else fw
+    check_number("feature_weights", fw, shape=_shape(fw, (d,), batched), owner=owner)
+    lag = coef["hype_lag_effects"]
+    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
+    check_number("hype_lag_effects", lag, shape=_shape(lag, (HISTORY_LENGTH,), batched), owner=owner)
+    _check_finite_over_horizon(d, t, fw, lag, coef)
+    return fw, lag
 
 
 def _check_static(num_items, num_features, horizon, assortment_size) -> tuple[int, int, int, int]:
@@ -220,23 +279,7 @@ def make_params(
         raise ConfigError(f"unknown AssortmentParams field(s): {sorted(unknown)}; allowed: {_COEFFICIENTS}")
     defaults = AssortmentParams()
     coef = {name: coefficients.get(name, getattr(defaults, name)) for name in _COEFFICIENTS}
-    for name in ("price_weight", "hype_weight", "saturation_weight"):
-        check_number(name, coef[name])
-    check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True)
-    check_number("draw_low", coef["draw_low"], low=0.0)
-    check_number("draw_high", coef["draw_high"], low=0.0)
-    concrete = not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"])
-    if concrete and not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
-        raise ConfigError(
-            f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
-        )
-    fw = coef.pop("feature_weights")
-    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else fw
-    check_number("feature_weights", fw, shape=None if is_traced(fw) else (d,))
-    lag = coef.pop("hype_lag_effects")
-    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
-    check_number("hype_lag_effects", lag, shape=None if is_traced(lag) else (HISTORY_LENGTH,))
-    _check_finite_over_horizon(n, d, t, fw, lag, coef)
+    fw, lag = _check_coefficients(d, t, coef)
     return AssortmentParams(
         num_items=n,
         num_features=d,
@@ -246,5 +289,9 @@ def make_params(
         exogenous=exogenous,
         feature_weights=jnp.asarray(fw, dtype=jnp.float32),
         hype_lag_effects=jnp.asarray(lag, dtype=jnp.float32),
-        **{name: coefficients[name] for name in coef if name in coefficients},
+        **{
+            name: coefficients[name]
+            for name in coef
+            if name in coefficients and name not in ("feature_weights", "hype_lag_effects")
+        },
     )

@@ -5,8 +5,11 @@ answers with one of 5 actions (no purchase / offer at 0, 10, 20, >= 30 %) and ge
 reward ``reward_table[true class, action]``; the next observation is another uniformly drawn sample.
 An episode is ``episode_length`` such steps (Algorithm 2 of Mahdavian et al. 2025 leaves ``s_{t+1}``
 unspecified; with ``gamma > 0`` the next sample's value is bootstrapped, with ``gamma = 0`` it is a pure
-contextual bandit). An action outside ``0..4`` is not mapped to another: its reward is NaN and
-``info["invalid_action"]`` is set (no NaN enters the state).
+contextual bandit). Actions follow the library's rule (:mod:`jaxretail.core.actions`): an action
+outside ``0..4`` is a ``ValueError`` outside ``jit``; inside it, it is stepped clipped and flagged in
+``info["invalid_action"]``. A state whose sample index lies outside these params' samples (a state of
+another dataset) is a ``ValueError`` outside ``jit``; inside it, the step pays 0 and sets
+``info["invalid_state"]`` (JAX would otherwise clamp the index and read another sample's label).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from jaxretail.core import spaces
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment
+from jaxretail.core.validation import is_traced
 from jaxretail.envs.offers.types import NUM_ACTIONS, REWARD_TABLE, OfferParams, OfferState
 
 
@@ -51,6 +55,17 @@ def reward(label: jax.Array, action: jax.Array, table: jax.Array) -> jax.Array:
     return jnp.where(valid, table[label, jnp.clip(action, 0, NUM_ACTIONS - 1)], jnp.nan)
 
 
+def _check_index(index: jax.Array, num_samples: int) -> jax.Array:
+    """``0 <= index < num_samples`` as a bool array; a ``ValueError`` when it is concrete and false."""
+    valid = (index >= 0) & (index < num_samples)
+    if not is_traced(valid) and not bool(np.all(np.asarray(valid))):
+        raise ValueError(
+            f"OfferEnv: state.index={np.asarray(index).tolist()} is outside these params' samples "
+            f"0..{num_samples - 1}; the state was built with other params (reset with these params)"
+        )
+    return valid
+
+
 class OfferEnv(Environment[OfferState, OfferParams]):
     """5-action offer recommendation over a fixed sample set (see the module docstring)."""
 
@@ -74,12 +89,14 @@ class OfferEnv(Environment[OfferState, OfferParams]):
         # the library's invalid-action rule (jaxretail.core.actions): ValueError outside jit, clipped
         # into [0, 5) and flagged inside it (never a NaN reward, never another action silently)
         action, invalid = check_action(self.action_space(params), action)
-        r = reward(params.labels[state.index], action, params.reward_table)
+        valid_state = _check_index(state.index, params.labels.shape[0])
+        r = jnp.where(valid_state, reward(params.labels[state.index], action, params.reward_table), 0.0)
         index = self._draw(key, params)
         terminated = state.t >= params.episode_length
         info = {
-            "label": params.labels[state.index],
+            "label": jnp.where(valid_state, params.labels[state.index], -1),  # -1: no sample
             "invalid_action": invalid,
+            "invalid_state": ~valid_state,
         }
         new = OfferState(t=state.t + 1, index=index)
         return params.features[index], new, r, terminated, jnp.asarray(False), info
