@@ -666,6 +666,10 @@ def _script_main(name):
     return importlib.import_module(name).main
 
 
+# every output folder a case makes lives under one directory that is removed when the process exits
+_TMP = tempfile.TemporaryDirectory(prefix="jaxretail-bad-input-")
+
+
 class CliExitError(Exception):
     """A CLI that exited with status 2 and one error line naming the flag."""
 
@@ -677,7 +681,7 @@ def _cli(main, argv, out: bool = True):
 
         err = io.StringIO()
         argv_ = (
-            [*argv, "--out", tempfile.mkdtemp(prefix="bad-input-")] if out and "--out" not in argv else argv
+            [*argv, "--out", tempfile.mkdtemp(dir=_TMP.name)] if out and "--out" not in argv else argv
         )
         argv_ = [str(PLACEHOLDERS[a]()) if a in PLACEHOLDERS else a for a in argv_]
         with contextlib.redirect_stderr(err):
@@ -720,7 +724,7 @@ for argv, flag in BENCH_CLI:
 
 # ------------------------------------------------------------------------------- output folders
 def _folder(identity=None, lock_pid=None, files=()):
-    out = Path(tempfile.mkdtemp(prefix="out-"))
+    out = Path(tempfile.mkdtemp(prefix="out-", dir=_TMP.name))
     if identity is not None:
         (out / RUN_FILE).write_text(json.dumps(identity))
     if lock_pid is not None:
