@@ -10,8 +10,8 @@ from scipy import stats
 
 from jaxretail.agents.bandits import linear
 from jaxretail.data import collection as col
-from jaxretail.evaluation import coupon_protocol as proto
-from jaxretail.evaluation.coupon_benchmark import main
+from jaxretail.jobs import coupon_protocol as proto
+from jaxretail.jobs.coupon_benchmark import main
 
 # a tiny catalogue (27 products) keeps compiles short; the published one is measured in benchmarks/
 TINY = {"category_sizes": (7, 3, 12, 5), "base_prices": "draw"}
