@@ -20,6 +20,7 @@ and the logged pre-action context of the last training week (the original's quir
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -160,6 +161,7 @@ def customer_rows(data, count: int, rng) -> np.ndarray:
 
 
 def with_bias(x):
+    """``x [..., F] -> [..., F + 1]`` with a trailing 1 (the linear bandits' intercept)."""
     return jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
 
 
@@ -182,6 +184,7 @@ def train_linear(
 
 
 def train_neural(data, num_arms: int, cfg: ProtocolConfig, key, rng) -> neural.NeuralBanditState:
+    """``nb_epochs`` epochs of minibatch SGD, each on the rows of ``nb_customers`` customers drawn anew."""
     state = neural.init(key, data["context"].shape[1], num_arms, cfg.nb_hidden, cfg.nb_learning_rate)
     step = jax.jit(neural.update, static_argnames=("epochs", "batch_size"))
     for epoch in range(cfg.nb_epochs):
@@ -245,7 +248,7 @@ def train_dqn(data, num_arms: int, cfg: ProtocolConfig, key):
 
 
 # -- the registry of offline agents (Table 1): name -> factory (ProtocolConfig, num_arms) -> OfflineAgent
-AGENTS: dict = {}
+AGENTS: dict[str, Callable[[ProtocolConfig, int], OfflineAgent]] = {}
 
 
 def register(name: str):
