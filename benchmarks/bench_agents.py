@@ -33,7 +33,7 @@ from jaxretail.envs.assortment import DynamicAssortment  # noqa: E402
 from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_env  # noqa: E402
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params  # noqa: E402
-from jaxretail.evaluation.assortment_learning import ppo_config  # noqa: E402
+from jaxretail.jobs.assortment_learning import ppo_config  # noqa: E402
 
 
 def time_call(fn, args, repeats: int) -> tuple[float, float]:

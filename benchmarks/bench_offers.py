@@ -36,7 +36,7 @@ from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core import spaces  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
 from jaxretail.envs.offers import OfferEnv, classification_report, make_params  # noqa: E402
-from jaxretail.evaluation import offers_protocol as op  # noqa: E402
+from jaxretail.jobs import offers as op  # noqa: E402
 from jaxretail.utils import atomic_write_text  # noqa: E402
 
 

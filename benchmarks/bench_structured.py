@@ -33,7 +33,7 @@ from common import time_jit  # noqa: E402
 
 from jaxretail.agents import coaml, structured  # noqa: E402
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, expert_policy  # noqa: E402
-from jaxretail.evaluation import assortment_learning as al  # noqa: E402
+from jaxretail.jobs import assortment_learning as al  # noqa: E402
 from jaxretail.utils import atomic_write_text  # noqa: E402
 
 

@@ -42,8 +42,8 @@ from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_en
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
-from jaxretail.evaluation.assortment_learning import ppo_config  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
+from jaxretail.jobs.assortment_learning import ppo_config  # noqa: E402
 
 SCALES = {
     # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates (PPO on

@@ -1,6 +1,6 @@
-"""Coupon benchmark main job: collect, train bandits, evaluate (see jaxretail.evaluation.coupon_benchmark)."""
+"""Coupon benchmark main job: collect, train bandits, evaluate (see jaxretail.jobs.coupon_benchmark)."""
 
-from jaxretail.evaluation.coupon_benchmark import main
+from jaxretail.jobs.coupon_benchmark import main
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ from jaxretail.envs.coupon import CONFIGS, get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, make_params
 from jaxretail.envs.coupon.modes import MODES
 from jaxretail.envs.coupon.policies import random_coupon_policy
-from jaxretail.evaluation.coupon_sweep import auto_block_size
+from jaxretail.envs.coupon.protocol import auto_block_size
 
 
 def check(config: str, mode: str, customers: int, weeks: int, seed: int) -> dict:

@@ -1,6 +1,6 @@
-"""Evaluate expert, greedy and random assortment policies (see jaxretail.evaluation.assortment_report)."""
+"""Evaluate expert, greedy and random assortment policies (see jaxretail.jobs.assortment)."""
 
-from jaxretail.evaluation.assortment_report import main
+from jaxretail.jobs.assortment import main
 
 if __name__ == "__main__":
     main()

@@ -9,8 +9,8 @@ from jaxretail.agents import ppo
 from jaxretail.agents.training import make_train
 from jaxretail.envs.assortment import DynamicAssortment, random_policy
 from jaxretail.envs.assortment.learned import score_vector_env
-from jaxretail.evaluation.assortment_learning import ppo_config, ppo_policy
 from jaxretail.evaluation.episodes import evaluate_policy
+from jaxretail.jobs.assortment_learning import ppo_config, ppo_policy
 
 
 def small_env():

@@ -5,7 +5,7 @@ import pytest
 
 from jaxretail.agents import coaml
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy
-from jaxretail.evaluation import assortment_learning as al
+from jaxretail.jobs import assortment_learning as al
 
 TINY = dict(num_items=6, assortment_size=2, horizon=6)
 EVAL = dict(eval_episodes=3)

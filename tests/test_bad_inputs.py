@@ -34,9 +34,10 @@ from jaxretail.core.rollout import rollout, scan_steps
 from jaxretail.data import collection as col
 from jaxretail.envs.assortment import DynamicAssortment, greedy_policy, make_params
 from jaxretail.envs.assortment.types import AssortmentParams
-from jaxretail.evaluation import assortment_report, coupon_benchmark, coupon_sweep
-from jaxretail.evaluation.coupon_protocol import ProtocolConfig
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
+from jaxretail.jobs import assortment as assortment_report
+from jaxretail.jobs import coupon_benchmark, coupon_sweep
+from jaxretail.jobs.coupon_protocol import ProtocolConfig
 from jaxretail.utils.rundir import LOCK_FILE, RUN_FILE, OutputFolderError, claim_output
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -53,6 +53,11 @@ def test_mnl_closed_form_and_stability():
         )
     )
     assert float(mnl.probs(huge, a)[0]) == pytest.approx(1.0)
+    # shifted weights: proportional to the closed form, largest equal to 1, finite for huge utilities
+    wt, w0 = mnl.weights(u, a)
+    np.testing.assert_allclose(np.append(wt, w0) / (wt.sum() + w0), expected, rtol=1e-6)
+    assert float(jnp.max(jnp.append(wt, w0))) == 1.0
+    chex.assert_tree_all_finite(mnl.weights(huge, a))
     # inverse-CDF sampler: the uniform partitions [0, 1) into the option probabilities, in order
     cuts = np.cumsum(expected)
     for q in np.linspace(0.001, 0.999, 37):

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, customer_metrics, summarize
-from jaxretail.evaluation.coupon_sweep import main
+from jaxretail.envs.coupon.metrics import METRICS, aggregate, customer_metrics, summarize
+from jaxretail.jobs.coupon_sweep import main
 
 
 def test_customer_metrics_on_hand_built_records():

@@ -9,9 +9,11 @@ import pytest
 from scipy import stats
 
 from jaxretail.agents.bandits import linear
+from jaxretail.core.offline import OfflineAgent
 from jaxretail.data import collection as col
-from jaxretail.evaluation import coupon_protocol as proto
-from jaxretail.evaluation.coupon_benchmark import main
+from jaxretail.envs.coupon.protocol import run_protocol
+from jaxretail.jobs import coupon_protocol as proto
+from jaxretail.jobs.coupon_benchmark import main
 
 # a tiny catalogue (27 products) keeps compiles short; the published one is measured in benchmarks/
 TINY = {"category_sizes": (7, 3, 12, 5), "base_prices": "draw"}
@@ -67,6 +69,25 @@ def test_offline_rl_agents_train_on_the_logged_trajectories(dataset):
         action = policy(jax.random.key(1), obs, state, params, trained)
         assert action.shape == (64,) and action.dtype == jnp.int32
         assert int(action.min()) >= 0 and int(action.max()) <= 10
+
+
+def test_an_injected_agent_is_fitted_per_run_and_acts_in_the_protocol(dataset):
+    root, cfg = dataset
+    params, state = col.load_state(root, cfg, 0)
+    starts = [(params, state, proto.context(state, params))]
+    fitted = []
+
+    def fit(data, key, rng):  # records what it was given; "learns" the 10% coupon (level 2)
+        fitted.append((data, int(rng.integers(1 << 30))))
+        return jnp.asarray(2, jnp.int32)
+
+    agent = OfflineAgent(fit=fit, act=lambda a, k, o: jnp.full(o.shape[0], a, jnp.int32))
+    out = run_protocol(starts, "logs", {"always_10": agent}, eval_weeks=1, training_runs=2, seed=0)
+    assert [d for d, _ in fitted] == ["logs", "logs"] and fitted[0][1] != fitted[1][1]  # fresh rng per run
+    assert out["allocation"]["always_10"] == pytest.approx({"price_sensitive": 0.1, "price_insensitive": 0.1})
+    rows = {(r["segment"], r["policy"]): r for r in out["rows"]}
+    assert rows[("all", "always_10")]["runs"] == 2 and rows[("all", "coupon_10%")]["runs"] == 1
+    assert rows[("all", "always_10")]["offered_discount"] == pytest.approx(0.1)
 
 
 def test_paired_t_test_matches_scipy():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxretail.evaluation import mean_se, parse_seed_range
-from jaxretail.evaluation.assortment_report import main
+from jaxretail.jobs.assortment import main
 from jaxretail.utils import atomic_path, atomic_write_text
 
 

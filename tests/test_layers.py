@@ -1,8 +1,8 @@
 """The layer order of the package (imports only point down), checked with import-linter.
 
-The contract lives in ``pyproject.toml`` (``[tool.importlinter]``): ``evaluation`` above ``data`` above
-``envs`` and ``agents`` (which never import each other) above ``core``, ``choice`` and ``utils`` (which
-import nothing else of jaxretail).
+The contract lives in ``pyproject.toml`` (``[tool.importlinter]``): ``jobs`` above ``evaluation`` above
+``data`` above ``envs`` and ``agents`` (which never import each other) above ``core``, ``choice`` and
+``utils`` (which import nothing else of jaxretail).
 """
 
 import subprocess

@@ -7,7 +7,7 @@ import pytest
 
 from jaxretail.core.vector import batched
 from jaxretail.envs.offers import REWARD_TABLE, OfferEnv, make_params, outcomes, summary
-from jaxretail.evaluation import offers_protocol as op
+from jaxretail.jobs import offers as op
 
 
 def _data(n=64, seed=0):

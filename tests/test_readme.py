@@ -70,9 +70,9 @@ def test_readme_python_block_runs_as_written(block, tmp_path, monkeypatch):
 
 COMMAND = re.compile(r"python (scripts/[\w/]+\.py)((?:[ \t]+[^\s`&|;]+)*)")
 PARSERS = {
-    "scripts/evaluate_assortment.py": "jaxretail.evaluation.assortment_report",
-    "scripts/coupon_sweep.py": "jaxretail.evaluation.coupon_sweep",
-    "scripts/coupon_benchmark.py": "jaxretail.evaluation.coupon_benchmark",
+    "scripts/evaluate_assortment.py": "jaxretail.jobs.assortment",
+    "scripts/coupon_sweep.py": "jaxretail.jobs.coupon_sweep",
+    "scripts/coupon_benchmark.py": "jaxretail.jobs.coupon_benchmark",
 }
 
 

@@ -24,6 +24,18 @@ def _shifted_weights(utilities: jax.Array, offered: jax.Array) -> tuple[jax.Arra
     return w, jnp.exp(-m)
 
 
+def weights(utilities: jax.Array, offered: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """MNL weights relative to the largest: ``w_i = a_i e^{u_i - m}`` ``[N]`` and the no-purchase weight
+    ``e^{-m}`` ``[]``, ``m = max(0, max_{a_i=1} u_i)`` (so no ``exp`` overflows); ``P(i) = w_i / (sum_j w_j
+    + e^{-m})``. For revenue-ordered searches over assortments that reuse one set of weights.
+
+    Args:
+      utilities: ``[N]`` deterministic utilities.
+      offered: ``[N]`` 0/1 (or bool) offer mask (all ones: weights of the whole catalogue).
+    """
+    return _shifted_weights(utilities, offered)
+
+
 def log_probs(utilities: jax.Array, offered: jax.Array) -> jax.Array:
     """Log choice probabilities ``[N + 1]`` (last entry: no purchase); ``-inf`` if not offered.
 

@@ -1,4 +1,6 @@
-"""Environment core: base class, spaces, scan rollouts and API adapters."""
+"""Environment core, the bottom floor: base class, spaces, scan rollouts, API adapters, summary statistics
+(``stats``) and the offline protocols' agent interface (``offline.OfflineAgent``). Imports nothing else
+of jaxretail."""
 
 from jaxretail.core import spaces
 from jaxretail.core.adapters import GymnasiumVectorEnv, LegacyStepAPI, make_gymnasium_vector_env

@@ -121,3 +121,59 @@ def load_dataset(root: str | os.PathLike, columns: list[str] | None = None) -> p
             )
         tables.append(table)
     return pa.concat_tables(tables)
+
+
+def load_training_arrays(root, train_customers: int | None, seed: int) -> dict[str, np.ndarray]:
+    """The logged rows as training arrays, customer-major (each customer's ``weeks`` rows contiguous).
+
+    Returns ``uid [n]`` (one id per simulation and customer), ``context [n, 9]`` and ``next_context
+    [n, 9]`` (float32), ``action [n]``, ``action_prob [n]`` (behaviour propensity), ``reward [n]`` and
+    the ints ``weeks`` and ``num_customers``; with ``train_customers`` only that many customers, drawn
+    without replacement by ``numpy.random.default_rng(seed)`` (None: every customer).
+
+    Raises:
+      ValueError: ``train_customers`` exceeds the dataset's customers, or customers have unequal weeks.
+    """
+    names = (
+        ["simulation", "customer", "action", "action_prob", "reward"]
+        + [f"ctx_{f}" for f in CONTEXT_FEATURES]
+        + [f"next_ctx_{f}" for f in CONTEXT_FEATURES]
+    )
+    t = load_dataset(root, columns=names)
+    sim, cust = t.column("simulation").to_numpy(), t.column("customer").to_numpy()
+    uid = sim.astype(np.int64) * (int(cust.max()) + 1) + cust
+    keep = np.ones(len(uid), bool)
+    if train_customers is not None:
+        ids = np.unique(uid)
+        if train_customers > len(ids):
+            raise ValueError(
+                f"train_customers={train_customers} exceeds the {len(ids)} customers in the dataset"
+            )
+        chosen = np.random.default_rng(seed).choice(ids, train_customers, replace=False)
+        keep = np.isin(uid, chosen)
+    ctx = np.stack([t.column(f"ctx_{f}").to_numpy() for f in CONTEXT_FEATURES], 1)[keep]
+    next_ctx = np.stack([t.column(f"next_ctx_{f}").to_numpy() for f in CONTEXT_FEATURES], 1)[keep]
+    order = np.argsort(uid[keep], kind="stable")  # each customer's rows become one contiguous block
+    data = {
+        "uid": uid[keep][order],
+        "context": ctx[order].astype(np.float32),
+        "action": t.column("action").to_numpy()[keep][order],
+        "reward": t.column("reward").to_numpy()[keep][order],
+        "action_prob": t.column("action_prob").to_numpy()[keep][order],
+        "next_context": next_ctx[order].astype(np.float32),
+    }
+    customers, counts = np.unique(data["uid"], return_counts=True)
+    if not np.all(counts == counts[0]):
+        raise ValueError("every logged customer must have the same number of weeks")
+    data["weeks"], data["num_customers"] = int(counts[0]), len(customers)
+    return data
+
+
+def last_logged_context(root, simulation: int, week: int, num_customers: int) -> np.ndarray:
+    """Quirk (iv): the logged pre-action context of ``week`` for every customer, ``[U, 9]``."""
+    t = pq.read_table(part_path(root, simulation))
+    rows = np.flatnonzero(t.column("week").to_numpy() == week)
+    ctx = np.stack([t.column(f"ctx_{f}").to_numpy()[rows] for f in CONTEXT_FEATURES], 1)
+    out = np.zeros((num_customers, len(CONTEXT_FEATURES)), np.float32)
+    out[t.column("customer").to_numpy()[rows]] = ctx
+    return out

@@ -1,4 +1,7 @@
-"""Evaluation protocols, statistics and plots."""
+"""What every system shares for evaluation: seeded episodes (``episodes``), summary statistics (``stats``,
+re-exported from :mod:`jaxretail.core.stats`), tables and run metadata (``tables``), plots (``plots``) and
+off-policy estimators (``off_policy``). A system's own metrics and protocol live in its package
+(``jaxretail.envs.<system>.metrics`` / ``.protocol``); the main jobs in :mod:`jaxretail.jobs`."""
 
 from jaxretail.evaluation.episodes import (
     episode_keys,

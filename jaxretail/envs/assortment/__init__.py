@@ -1,4 +1,10 @@
-"""Dynamic assortment with hype and saturation (Hoppe et al., arXiv 2505.19053)."""
+"""Dynamic assortment with hype and saturation (Hoppe et al., arXiv 2505.19053).
+
+Modules: ``types`` (params/state with shapes), ``generator`` (instances), ``env`` (the MNL environment,
+choice through :mod:`jaxretail.choice.mnl`), ``policies`` (expert, greedy, random, score -> top-K),
+``learned`` (action spaces for learners), ``protocol`` (seed splits, expert episodes, summary rows;
+agent-agnostic). The main job is :mod:`jaxretail.jobs.assortment`.
+"""
 
 from jaxretail.envs.assortment.env import (
     DynamicAssortment,

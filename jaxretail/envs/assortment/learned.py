@@ -4,7 +4,7 @@ A learner may act in item-score space (``N`` reals; e.g. a diagonal Gaussian fro
 :class:`~jaxretail.agents.networks.ItemScoreActor`): :func:`score_vector_env` maps scores to the
 environment's ``K``-subset mask. :func:`subset_vector_env` offers the discrete alternative (one action per
 subset) for value-based learners such as DQN. The PPO preset and its evaluation policy live in
-:mod:`jaxretail.evaluation.assortment_learning`.
+:mod:`jaxretail.jobs.assortment_learning`.
 """
 
 from __future__ import annotations

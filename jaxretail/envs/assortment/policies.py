@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxretail.choice import mnl
 from jaxretail.envs.assortment.env import utilities
 from jaxretail.envs.assortment.types import AssortmentParams, AssortmentState
 
@@ -120,10 +121,10 @@ def subset_masks(num_items: int, k: int, max_bytes: int = DEFAULT_MAX_SUBSET_BYT
 
 
 def _shifted_weights(state: AssortmentState, params: AssortmentParams):
-    """``v = e^{theta - m}`` and the no-purchase weight ``v0 = e^{-m}``, ``m = max(0, max theta)``."""
+    """``v = e^{theta - m}`` ``[N]`` and the no-purchase weight ``v0 = e^{-m}``, ``m = max(0, max theta)``:
+    the MNL weights of the whole catalogue (:func:`jaxretail.choice.mnl.weights`)."""
     theta = utilities(state, params)
-    m = jnp.maximum(jnp.max(theta), 0.0)
-    return jnp.exp(theta - m), jnp.exp(-m)
+    return mnl.weights(theta, jnp.ones(theta.shape, bool))
 
 
 def expert_policy(params: AssortmentParams, max_bytes: int = DEFAULT_MAX_SUBSET_BYTES) -> Callable:

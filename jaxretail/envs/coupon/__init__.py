@@ -3,7 +3,8 @@
 Modules: ``configs`` (named scenario configurations), ``generator`` (numpyro draws of a simulation's
 latent parameters, paper base prices), ``pricing`` (high-low shelf chain, coupons), ``layout`` (tiled
 catalogue), ``customer`` (one customer's week, four stages), ``env`` (the population environment),
-``policies`` (static and random coupons).
+``policies`` (static and random coupons), ``metrics`` (the benchmark's metrics from recorded weeks),
+``protocol`` (the agent-agnostic train-then-resume protocol, Algorithm 2).
 """
 
 from jaxretail.envs.coupon.configs import CONFIGS, Dist, ScenarioConfig, get_config

@@ -4,8 +4,9 @@
 Modules: ``types`` (actions, Tables 3 and 5, params/state), ``generator`` (simulated shoppers from the
 coupon population with known willingness to pay), ``env`` (5-action contextual-bandit episodes over
 samples), ``policies`` (no offer, uniform discount, oracle), ``metrics`` (the paper's metrics in JAX),
-``revenue`` (what the chosen offers earn on simulated shoppers). The dataset builder is
-:mod:`jaxretail.data.offers`.
+``revenue`` (what the chosen offers earn on simulated shoppers), ``protocol`` (gradient-boosting
+baseline, fixed policies' scores, revenue table; agent-agnostic). The dataset builder is
+:mod:`jaxretail.data.offers`, the main job :mod:`jaxretail.jobs.offers`.
 """
 
 from jaxretail.envs.offers.env import OfferEnv, make_params, reward

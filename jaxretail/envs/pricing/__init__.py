@@ -1,4 +1,10 @@
-"""Dynamic pricing per SKU (Liu et al. 2019, arXiv 1912.02572): RCR/DRCR rewards, markdown and daily modes."""
+"""Dynamic pricing per SKU (Liu et al. 2019, arXiv 1912.02572): RCR/DRCR rewards, markdown and daily modes.
+
+Modules: ``types`` (params/state with shapes), ``generator`` (SKU groups), ``env`` (the market, purchase
+probabilities from :mod:`jaxretail.choice.pricing`), ``policies`` (specialist rules, analytic optimum),
+``metrics`` (RCR / PCR / DRCR), ``protocol`` (logs, replay estimator, difference in differences;
+agent-agnostic). The main job is :mod:`jaxretail.jobs.pricing`.
+"""
 
 from jaxretail.envs.pricing import metrics, policies
 from jaxretail.envs.pricing.env import (

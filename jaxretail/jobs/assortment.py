@@ -11,7 +11,7 @@ undiscounted episode revenue, and writes ``results.csv``, ``results.json``, ``re
 --help`` for the options.
 
 ``--methods sil,srl,paper-ppo`` adds the learned policies of Hoppe et al. (arXiv 2505.19053) under the
-paper's protocol (:mod:`jaxretail.evaluation.assortment_learning`): all ``--init-seeds`` trained at
+paper's protocol (:mod:`jaxretail.jobs.assortment_learning`): all ``--init-seeds`` trained at
 once, model selection on validation seeds, the kept actors evaluated on the train and test seeds, in
 each of ``--modes`` (``paper``: the original's conventions; ``clean``: without them). Their rows give
 the mean over init seeds and episodes with two standard errors (over episodes, over init seeds), and
@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxretail.agents import ppo
 from jaxretail.agents.training import run as run_trainer
+from jaxretail.core.stats import mean_se
 from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
 from jaxretail.envs.assortment import (
     DynamicAssortment,
@@ -39,12 +40,11 @@ from jaxretail.envs.assortment import (
     random_policy,
 )
 from jaxretail.envs.assortment.learned import score_vector_env
-from jaxretail.evaluation import assortment_learning as learning
-from jaxretail.evaluation.assortment_learning import ppo_config, ppo_policy
 from jaxretail.evaluation.episodes import evaluate_policy, parse_seed_range
 from jaxretail.evaluation.plots import plot_cumulative_reward, plot_learning_curve
-from jaxretail.evaluation.stats import mean_se
 from jaxretail.evaluation.tables import run_metadata, write_rows
+from jaxretail.jobs import assortment_learning as learning
+from jaxretail.jobs.assortment_learning import ppo_config, ppo_policy
 from jaxretail.utils.atomic import atomic_write_text
 from jaxretail.utils.progress import heartbeat
 from jaxretail.utils.rundir import OutputFolderError, claim_output

@@ -1,17 +1,19 @@
-"""Protocol of Hoppe et al. (arXiv 2505.19053) for the learned assortment policies SIL, SRL and the
-paper's PPO: every method trains all initialisation seeds at once (one ``vmap``ped trainer, run in
-jitted chunks with progress), selects its model on validation seeds 1001-1030 (and train seeds 1-30) at
-every evaluation point, and the kept actors are evaluated on train seeds 1-100 and test seeds 2001-2100.
+"""The learned assortment policies SIL, SRL and the paper's PPO on the protocol of Hoppe et al. (arXiv
+2505.19053, :mod:`jaxretail.envs.assortment.protocol`): every method trains all initialisation seeds at
+once (one ``vmap``ped trainer, run in jitted chunks with progress), selects its model on validation seeds
+at every evaluation point, and the kept actors are evaluated on the train and test seeds.
 
 The environment reaches the agents only as a :class:`~jaxretail.agents.coaml.EnvSpec` and the expert
 only as a policy callable (its episodes become SIL's data), so ``jaxretail.agents`` never imports an
-environment; this module is the wiring.
+environment; this module is the wiring. Each method is one entry of :data:`TRAINERS` (its trainer
+factory and whether it imitates the expert). Also the online PPO preset of the assortment main job.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,14 +22,35 @@ import numpy as np
 from jaxretail.agents import coaml, ppo, sil, srl
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.core import spaces
-from jaxretail.core.rollout import rollout
 from jaxretail.envs.assortment.policies import top_k_mask
+from jaxretail.envs.assortment.protocol import MODES, PAPER_INIT_SEEDS, expert_episodes, summary_rows
 from jaxretail.evaluation.plots import plt, save_figure
-from jaxretail.evaluation.stats import mean_se
 
-METHODS = ("sil", "srl", "paper-ppo")
-MODES = ("paper", "clean")
-PAPER_INIT_SEEDS = (14, 16, 18, 19, 28, 34, 41, 57, 72, 95)
+__all__ = [  # with the protocol names it re-exports from jaxretail.envs.assortment.protocol
+    "METHODS", "MODES", "PAPER_INIT_SEEDS", "TRAINERS", "Method", "evaluate_actors", "expert_episodes",
+    "make_trainer", "parse_methods", "plot_boxes", "plot_training_curves", "ppo_config", "ppo_policy",
+    "summary_rows", "train_and_evaluate",
+]  # fmt: skip
+
+
+class Method(NamedTuple):
+    """A learned method: ``make(config_overrides, paper_mode, spec, num_expert_episodes) -> trainer``
+    and whether it trains on the expert's episodes."""
+
+    make: Callable
+    needs_expert: bool = False
+
+
+TRAINERS: dict[str, Method] = {
+    "sil": Method(
+        lambda kw, paper, spec, n: sil.make_sil(sil.SILConfig(paper_mode=paper, **kw), spec, n), True
+    ),
+    "srl": Method(lambda kw, paper, spec, n: srl.make_srl(srl.SRLConfig(paper_mode=paper, **kw), spec)),
+    "paper-ppo": Method(
+        lambda kw, paper, spec, n: srl.make_paper_ppo(srl.PaperPPOConfig(paper_mode=paper, **kw), spec)
+    ),
+}
+METHODS = tuple(TRAINERS)
 
 
 def ppo_config(num_updates: int = 200, **overrides) -> ppo.PPOConfig:
@@ -65,44 +88,14 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
-def expert_episodes(
-    env, params, expert: Callable, seeds: Sequence[int], batch_size: int | None = 100
-) -> dict:
-    """The expert's observations ``[E, T, F, N]`` and assortments ``[E, T, N]`` on episodes ``key(seed)``."""
-    keys = jax.vmap(jax.random.key)(jnp.asarray(list(seeds), jnp.uint32))
-
-    @jax.jit
-    def run(keys):
-        _, _, rec = rollout(
-            env,
-            expert,
-            jax.random.key(0),
-            params,
-            keys,
-            params.horizon,
-            record=lambda tr: (tr.obs, tr.action),
-            policy_batch_size=batch_size,
-        )
-        return jnp.swapaxes(rec[0], 0, 1), jnp.swapaxes(rec[1], 0, 1).astype(rec[0].dtype)
-
-    obs, action = run(keys)
-    return {"obs": obs, "action": action}
-
-
 def make_trainer(method: str, mode: str, spec: coaml.EnvSpec, num_expert_episodes: int = 100, **overrides):
     """The ``vmap``ped trainer of ``method`` with the paper's settings (``mode="clean"``: the original's
     conventions off, see :mod:`jaxretail.agents.srl`); ``overrides`` replace config fields."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    paper = mode == "paper"
-    if method == "sil":
-        trainer = sil.make_sil(sil.SILConfig(paper_mode=paper, **overrides), spec, num_expert_episodes)
-    elif method == "srl":
-        trainer = srl.make_srl(srl.SRLConfig(paper_mode=paper, **overrides), spec)
-    elif method == "paper-ppo":
-        trainer = srl.make_paper_ppo(srl.PaperPPOConfig(paper_mode=paper, **overrides), spec)
-    else:
+    if method not in TRAINERS:
         raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    trainer = TRAINERS[method].make(overrides, mode == "paper", spec, num_expert_episodes)
     return srl.vmap_trainer(trainer)
 
 
@@ -137,9 +130,9 @@ def train_and_evaluate(
     spec = coaml.EnvSpec(env, params, params.horizon, params.assortment_size)
     data = None
     start = time.perf_counter()
-    if method == "sil":
+    if method in TRAINERS and TRAINERS[method].needs_expert:
         if expert is None:
-            raise ValueError("method 'sil' needs the expert policy (expert=...)")
+            raise ValueError(f"method {method!r} needs the expert policy (expert=...)")
         data = expert_episodes(env, params, expert, expert_seeds)
     trainer = make_trainer(method, mode, spec, len(expert_seeds), **overrides)
     keys = jax.vmap(jax.random.key)(jnp.asarray(list(init_seeds), jnp.uint32))
@@ -157,7 +150,7 @@ def train_and_evaluate(
     metrics = {k: np.asarray(v) for k, v in res["metrics"].items()}
     updates = trainer.num_updates
     eval_steps = updates * 60 * params.horizon  # evaluation points x (30 + 30) episodes
-    train_steps = updates * params.horizon if method != "sil" else 0
+    train_steps = updates * params.horizon if not TRAINERS[method].needs_expert else 0
     return {
         "metrics": metrics,
         "revenue": revenue,
@@ -166,29 +159,6 @@ def train_and_evaluate(
         "eval_seconds": time.perf_counter() - start,
         "env_steps": {"eval": eval_steps * len(init_seeds), "train": train_steps * len(init_seeds)},
     }
-
-
-def summary_rows(name: str, revenue: dict[str, np.ndarray], split_seeds: dict) -> list[dict]:
-    """Mean revenue over init seeds and episodes with two standard errors: over episodes (of the
-    per-episode mean over init seeds) and over init seeds (of the per-seed mean over episodes)."""
-    rows = []
-    for split, r in revenue.items():
-        per_episode = mean_se(r.mean(axis=0))
-        per_init = mean_se(r.mean(axis=1))
-        seeds = split_seeds[split]
-        rows.append(
-            {
-                "split": split,
-                "seeds": f"{seeds[0]}-{seeds[-1]}",
-                "episodes": per_episode.n,
-                "policy": name,
-                "mean_revenue": round(per_episode.mean, 4),
-                "se_revenue": round(per_episode.se, 4),
-                "init_seeds": per_init.n,
-                "se_init_seeds": round(per_init.se, 4),
-            }
-        )
-    return rows
 
 
 def plot_training_curves(results: dict[str, dict], path, references: dict[str, float] | None = None) -> None:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxretail.core.rollout import Transition
-from jaxretail.evaluation.stats import mean_se
+from jaxretail.core.stats import mean_se
 
 METRICS = (
     "revenue", "demand", "retention", "category_penetration", "category_penetration_as_coded",

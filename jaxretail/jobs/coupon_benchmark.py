@@ -27,12 +27,12 @@ from jaxretail.core.validation import (
     run_cli,
 )
 from jaxretail.data import collection as col
+from jaxretail.envs.coupon.metrics import METRICS
 from jaxretail.envs.coupon.modes import MODES, mode_settings
-from jaxretail.evaluation.coupon_metrics import METRICS
-from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluate_all
-from jaxretail.evaluation.coupon_sweep import PER_SIMULATION, auto_block_size
+from jaxretail.envs.coupon.protocol import PER_SIMULATION, auto_block_size
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
+from jaxretail.jobs.coupon_protocol import ProtocolConfig, evaluate_all
 from jaxretail.utils.atomic import atomic_write_text
 from jaxretail.utils.rundir import OutputFolderError, claim_output
 

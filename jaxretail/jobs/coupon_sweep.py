@@ -28,23 +28,16 @@ from jaxretail.core.validation import ConfigError, check_int, cli_parser, int_at
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import _SUB_BLOCK as SUB_BLOCK
 from jaxretail.envs.coupon.env import CouponEnv, context, make_params
+from jaxretail.envs.coupon.metrics import METRICS, aggregate, mean_price_coefficient, summarize
 from jaxretail.envs.coupon.modes import MODES, mode_settings
-from jaxretail.envs.coupon.policies import random_coupon_policy
-from jaxretail.evaluation.coupon_metrics import METRICS, aggregate, mean_price_coefficient, summarize
-from jaxretail.evaluation.coupon_protocol import ProtocolConfig, evaluator, fresh_wrapper_state
+from jaxretail.envs.coupon.policies import level_policy, random_coupon_policy
+from jaxretail.envs.coupon.protocol import PER_SIMULATION, auto_block_size, evaluator, fresh_wrapper_state
 from jaxretail.evaluation.plots import save_figure
 from jaxretail.evaluation.tables import run_metadata, write_rows
 from jaxretail.utils.atomic import atomic_write_text
 from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 RANDOM = -1  # policy code of the uniformly random policy; codes >= 0 are static levels
-PER_SIMULATION = 100  # customers per simulation of the published figures (revenue unit)
-
-
-def auto_block_size(customers: int) -> int:
-    """Visitor block for ``customers`` per simulation: the smallest multiple of 64 holding them all,
-    at most 512 (a 512 block for 100-customer simulations computes 5x the needed rows)."""
-    return int(min(512, 64 * -(-customers // 64)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +120,7 @@ def _run(args: argparse.Namespace, cfg) -> list[dict]:
             return fresh_wrapper_state(state, params), last_context
         return state, context(state, params)
 
-    evaluate = evaluator("baseline", ProtocolConfig(eval_weeks=args.eval_weeks), len(levels))
+    evaluate = evaluator(level_policy, args.eval_weeks)
 
     per_customer = {c: [] for c in codes}  # code -> list over simulations of per-customer dicts
     coefficients = []
