@@ -9,7 +9,6 @@ Prints one line per configuration and mode; exits 1 if any check fails.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.validation import cli_parser, int_at_least, seed_flag
 from jaxretail.envs.coupon import CONFIGS, get_config, sample_scenario
 from jaxretail.envs.coupon.env import CouponEnv, make_params
 from jaxretail.envs.coupon.modes import MODES
@@ -56,14 +56,15 @@ def check(config: str, mode: str, customers: int, weeks: int, seed: int) -> dict
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=2000)
-    ap.add_argument("--weeks", type=int, default=70)
-    ap.add_argument("--seed", type=int, default=20)
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap = cli_parser(__doc__.split("\n\n")[0])
+    ap.add_argument("--customers", type=int_at_least(1), default=2000)
+    ap.add_argument("--weeks", type=int_at_least(1), default=70)
+    ap.add_argument("--seed", type=seed_flag, default=20)
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated configuration names")
     args = ap.parse_args(argv)
-    if args.customers < 1 or args.weeks < 1:
-        ap.error("--customers and --weeks must be >= 1")
+    unknown = sorted(set(args.configs.split(",")) - set(CONFIGS))
+    if unknown:
+        ap.error(f"--configs: unknown configuration(s) {unknown}; allowed: {sorted(CONFIGS)}")
     ok = True
     for config in args.configs.split(","):
         for mode in MODES:

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from jaxretail.agents import dqn, ppo  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.agents.tuning import FloatRange, last_mean, tune  # noqa: E402
-from jaxretail.core.validation import catalogue_sizes  # noqa: E402
+from jaxretail.core.validation import catalogue_sizes, seed_flag  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
 from jaxretail.envs.coupon.configs import CONFIGS, get_config  # noqa: E402
 from jaxretail.envs.coupon.single import make_single_customer_env  # noqa: E402
@@ -56,7 +56,7 @@ def parse(argv=None) -> argparse.Namespace:
         "--storage", default=None, help="Optuna storage, e.g. sqlite:///tune.db (default: memory)"
     )
     ap.add_argument("--study-name", default="tune_coupon")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_flag, default=0)
     ap.add_argument("--compare", type=int, default=0, help="also time N trials one at a time")
     args = ap.parse_args(argv)
     for name in ("customers", "horizon", "envs", "updates", "batch_size", "max_batches", "patience"):

@@ -568,7 +568,8 @@ ASSORTMENT_CLI = [
     (["--ppo-updates", "-5"], "--ppo-updates"),
     (["--expert-batch", "0"], "--expert-batch"),
     (["--num-items", "0"], "--num-items"),
-    (["--assortment-size", "30"], "assortment_size"),
+    (["--assortment-size", "30"], "--assortment-size"),  # the flag, not the parameter field
+    (["--ppo-seed", "4294967295"], "--ppo-seed"),  # one seed range for every command line
     (["--horizon", "0"], "--horizon"),
     (["--horizon", "1.5"], "--horizon"),
     (["--train-seeds", "5-2"], "--train-seeds"),
@@ -615,6 +616,7 @@ COUPON_BENCHMARK_CLI = [
     (["--config", "foo"], "--config"),
 ]
 COUPON_SWEEP_CLI = [
+    (["--seed", "2147483648"], "--seed"),
     (["--customers", "0"], "--customers"),
     (["--simulations", "1"], "--simulations"),
     (["--simulations", "0"], "--simulations"),
@@ -642,6 +644,7 @@ PRICING_CLI = [
     (["--studies", "bogus"], "--studies"),
     (["--seed", "-1"], "--seed"),
     (["--eval-skus", "1"], "--eval-skus"),
+    (["--updates", "5"], "--updates"),  # 5 x 32 transitions: no gradient step would ever be taken
 ]
 OFFERS_CLI = [
     (["--data", "dunnhumby"], "--data"),
@@ -681,9 +684,7 @@ def _cli(main, argv, out: bool = True):
         import io
 
         err = io.StringIO()
-        argv_ = (
-            [*argv, "--out", tempfile.mkdtemp(dir=_TMP.name)] if out and "--out" not in argv else argv
-        )
+        argv_ = [*argv, "--out", tempfile.mkdtemp(dir=_TMP.name)] if out and "--out" not in argv else argv
         argv_ = [str(PLACEHOLDERS[a]()) if a in PLACEHOLDERS else a for a in argv_]
         with contextlib.redirect_stderr(err):
             try:
@@ -1065,3 +1066,25 @@ def test_every_cli_help_shows_every_default(name):
         assert action.help and "".join(f"(default: {action.default})".split()) in help_text, (
             f"{name}: {action.option_strings}"
         )
+
+
+def test_every_cli_run_seed_has_one_range():
+    """Every command line's run seed takes the same range (``core.validation.seed_flag``)."""
+    from jaxretail.core.validation import seed_flag
+
+    seen = 0
+    for name, parser in _parsers().items():
+        for action in parser._actions:
+            if action.dest.endswith("seed") and action.type is not None:
+                assert action.type is seed_flag, f"{name}: {action.option_strings}"
+                seen += 1
+    assert seen >= 6
+
+
+def test_learning_curves_json_keeps_flags():
+    """``learning_curves.json`` of the assortment job: floats rounded, boolean metrics kept (a
+    ``.round`` on a boolean curve crashed the job after training)."""
+    from jaxretail.jobs.assortment import _json_curve
+
+    assert _json_curve(np.array([[0.12345, 1.0], [2.0, 3.98765]])) == [[0.123, 2.0], [1.0, 3.988]]
+    assert _json_curve(np.array([[True, False]])) == [[True], [False]]

@@ -271,6 +271,12 @@ def int_in_range(minimum: int | None, maximum: int | None) -> Callable[[str], in
     return parse
 
 
+# The run seed of every command line: one range for all of them. Jobs derive further seeds as
+# ``seed + i`` (i < 2**31), which stays inside jax.random.key's uint32 range (larger seeds wrap).
+SEED_MAX = 2**31 - 1
+seed_flag = int_in_range(0, SEED_MAX)
+
+
 def catalogue_sizes(text: str) -> tuple[int, ...]:
     """``argparse`` type: products per category as comma-separated positive integers, e.g. ``7,3,12,5``."""
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import numpy as np
 from jaxretail.agents import ppo
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.core.stats import mean_se
-from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, int_in_range, run_cli
+from jaxretail.core.validation import ConfigError, cli_parser, int_at_least, run_cli, seed_flag
 from jaxretail.envs.assortment import (
     DynamicAssortment,
     expert_parametric_policy,
@@ -50,7 +51,6 @@ from jaxretail.utils.progress import heartbeat
 from jaxretail.utils.rundir import OutputFolderError, claim_output
 
 POLICIES = ("expert", "greedy", "random", "ppo")
-SEED = int_in_range(0, 2**32 - 1)  # jax.random.key takes a uint32 seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--assortment-size", type=int_at_least(1), default=4, help="K <= N")
     ap.add_argument("--horizon", type=int_at_least(1), default=80, help="T decisions per episode")
     ap.add_argument("--exogenous", action="store_true", help="freeze hype and saturation")
-    ap.add_argument("--policy-seed", type=SEED, default=0, help="seed of the random policy")
+    ap.add_argument("--policy-seed", type=seed_flag, default=0, help="seed of the random policy")
     ap.add_argument(
         "--ppo-updates", type=int_at_least(0), default=50, help="PPO training updates (0: no PPO)"
     )
     ap.add_argument(
         "--ppo-envs", type=int_at_least(4), default=256, help="episodes per update, a multiple of 4"
     )
-    ap.add_argument("--ppo-seed", type=SEED, default=0)
+    ap.add_argument("--ppo-seed", type=seed_flag, default=0)
     ap.add_argument(
         "--expert-batch",
         type=int_at_least(1),
@@ -126,19 +126,26 @@ def check_args(args: argparse.Namespace) -> dict:
             splits[split] = parse_seed_range(text)
         except ValueError as err:
             raise ConfigError(f"--{split}-seeds={text!r} is not a seed range: {err}") from None
-    env = DynamicAssortment(
-        num_items=args.num_items,
-        num_features=args.num_features,
-        assortment_size=args.assortment_size,
-        horizon=args.horizon,
-        obs_mode=args.obs_mode,
-        exogenous=args.exogenous,
-    )
+    sizes = ("num_items", "num_features", "assortment_size", "horizon", "obs_mode", "exogenous")
+    try:
+        env = DynamicAssortment(**{name: getattr(args, name) for name in sizes})
+    except ConfigError as err:  # name the flags, not the parameter fields (e.g. K > N)
+        message = str(err)
+        for name in sizes:
+            message = re.sub(rf"\b{name}\b", "--" + name.replace("_", "-"), message)
+        raise ConfigError(message) from None
     if args.ppo_envs % 4:
         raise ConfigError(f"--ppo-envs must be a positive multiple of 4, got --ppo-envs={args.ppo_envs}")
     config = ppo_config(num_updates=args.ppo_updates, num_steps=args.horizon) if args.ppo_updates else None
     expert = expert_policy(env.default_params)  # refuses a C(N, K) table that would not fit in memory
     return {"splits": splits, "env": env, "ppo_config": config, "expert": expert}
+
+
+def _json_curve(values) -> list:
+    """``[evaluation point, init seed]`` -> ``[init seed][evaluation point]`` lists for JSON (floats
+    rounded to 3 digits; flags such as "kept this point" stay booleans)."""
+    arr = np.asarray(values).T
+    return (arr.round(3) if np.issubdtype(arr.dtype, np.floating) else arr).tolist()
 
 
 def run_identity(args: argparse.Namespace) -> dict:
@@ -233,7 +240,7 @@ def _run(args: argparse.Namespace, built: dict) -> list[dict]:
         boxes.update({k: {s: r.mean(0) for s, r in res["revenue"].items()} for k, res in learned.items()})
         learning.plot_boxes(boxes, out / "revenue_boxes.png")
         curves_json = {
-            name: {k: np.asarray(v).T.round(3).tolist() for k, v in res["metrics"].items()}
+            name: {k: _json_curve(v) for k, v in res["metrics"].items()}
             | {"best_point": res["best_point"].tolist(), "train_seconds": res["train_seconds"]}
             for name, res in learned.items()
         }  # per method: metric -> [init seed][evaluation point]

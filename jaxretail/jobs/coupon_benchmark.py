@@ -23,8 +23,8 @@ from jaxretail.core.validation import (
     catalogue_sizes,
     cli_parser,
     int_at_least,
-    int_in_range,
     run_cli,
+    seed_flag,
 )
 from jaxretail.data import collection as col
 from jaxretail.envs.coupon.metrics import METRICS
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="products per category instead of the configuration's 2,514-product catalogue, e.g. 7,3,12,5 "
         "(small runs; clean mode with drawn base prices)",
     )
-    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
+    ap.add_argument("--seed", type=seed_flag, default=0)
     ap.add_argument("--out", default="results/coupon_benchmark")
     ap.add_argument(
         "--overwrite",

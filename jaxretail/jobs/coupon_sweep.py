@@ -24,7 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
-from jaxretail.core.validation import ConfigError, check_int, cli_parser, int_at_least, int_in_range, run_cli
+from jaxretail.core.validation import (
+    ConfigError,
+    check_int,
+    cli_parser,
+    int_at_least,
+    run_cli,
+    seed_flag,
+)
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.env import _SUB_BLOCK as SUB_BLOCK
 from jaxretail.envs.coupon.env import CouponEnv, context, make_params
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--base-prices", default=None, choices=("paper", "draw"), help="clean mode only (default paper)"
     )
-    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 1), default=0)
+    ap.add_argument("--seed", type=seed_flag, default=0)
     ap.add_argument(
         "--block-size", type=int_at_least(1), default=None, help="visitor block (default: from --customers)"
     )

@@ -32,7 +32,7 @@ from jaxretail.agents import dqn
 from jaxretail.agents.training import Trainer
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.core import spaces
-from jaxretail.core.validation import cli_parser, int_at_least, int_in_range
+from jaxretail.core.validation import cli_parser, int_at_least, seed_flag
 from jaxretail.core.vector import batched
 from jaxretail.data.offers import CJ_NOTE, S15_MODES, SPLITS, build_offer_dataset, model_inputs
 from jaxretail.envs.offers import ACTION_NAMES, SCALAR_METRICS, simulate
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="random", choices=SPLITS)
     p.add_argument("--s15", default="offer", choices=S15_MODES, help="realized: the paper's leaky S15")
-    p.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
+    p.add_argument("--seed", type=seed_flag, default=0)
     p.add_argument("--no-progress", action="store_true")
     return p
 

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jaxretail.core.validation import cli_parser, int_at_least, int_in_range, run_cli
+from jaxretail.core.validation import cli_parser, int_at_least, run_cli, seed_flag
 from jaxretail.evaluation.plots import plt, save_figure
 from jaxretail.evaluation.tables import run_metadata
-from jaxretail.jobs.pricing_studies import STUDIES
+from jaxretail.jobs.pricing_studies import LEARNING_STARTS, STUDIES
 from jaxretail.utils.atomic import atomic_write_text
 from jaxretail.utils.rundir import OutputFolderError, claim_output
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=list(STUDIES),
     )
-    ap.add_argument("--seed", type=int_in_range(0, 2**31 - 2), default=0)
+    ap.add_argument("--seed", type=seed_flag, default=0)
     return ap
 
 
@@ -76,6 +76,13 @@ def check_args(a: argparse.Namespace) -> None:
     unknown = set(a.studies) - set(build_parser().get_default("studies"))
     if unknown:
         raise ValueError(f"--studies has unknown names {sorted(unknown)}")
+    stored = a.updates * a.train_skus  # one transition per training SKU and update
+    if stored <= LEARNING_STARTS:
+        raise ValueError(
+            f"--updates x --train-skus = {a.updates} x {a.train_skus} = {stored} transitions, but the agents "
+            f"take their first gradient step after {LEARNING_STARTS} stored transitions; raise --updates "
+            "or --train-skus"
+        )
 
 
 # -- outputs -------------------------------------------------------------------------------------------

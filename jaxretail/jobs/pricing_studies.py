@@ -68,6 +68,9 @@ def rule_values(params, a):
     return {name: float(v) for name, v in zip(RULES, values, strict=True)}
 
 
+LEARNING_STARTS = 256  # stored transitions before an agent's first gradient step (every study)
+
+
 # -- studies ------------------------------------------------------------------------------------------
 def dqn_runs(params, a, gammas=GAMMAS, key=0):
     """Train DQN for every gamma x seed in one vmapped call; return greedy values ``[G, S]``."""
@@ -75,7 +78,7 @@ def dqn_runs(params, a, gammas=GAMMAS, key=0):
         num_updates=a.updates,
         batch_size=128,
         buffer_size=20_000,
-        learning_starts=256,
+        learning_starts=LEARNING_STARTS,
         target_update_interval=50,
         hidden=(64, 64),
         hyper=dqn.DQNHyper(learning_rate=1e-3),
@@ -181,7 +184,7 @@ def study_demonstrations(a, rows, bar):
                 num_updates=a.updates,
                 batch_size=128,
                 buffer_size=20_000,
-                learning_starts=256,
+                learning_starts=LEARNING_STARTS,
                 pretrain_updates=a.updates // 4 if n else 0,
                 num_demos=n,
                 n_step=10,
@@ -231,7 +234,7 @@ def study_markdown(a, rows, bar, curves):
         num_updates=a.updates,
         batch_size=128,
         buffer_size=20_000,
-        learning_starts=256,
+        learning_starts=LEARNING_STARTS,
         target_update_interval=50,
         hidden=(64, 64),
         hyper=dqn.DQNHyper(gamma=0.9),
