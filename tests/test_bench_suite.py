@@ -68,28 +68,30 @@ def test_tiny_suite_runs_end_to_end(group, tmp_path):
     assert (tmp_path / "bench-cpu-tiny.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def _bench_main(argv, capsys):
+    """``scripts/bench.py``'s ``main`` in this process (its exit status and stderr): no interpreter
+    start and JAX import per case."""
+    import importlib
+
+    for folder in ("scripts", "benchmarks"):
+        if str(ROOT / folder) not in sys.path:
+            sys.path.insert(0, str(ROOT / folder))
+    code = importlib.import_module("bench").main(argv)
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("device", ["gpu", "tpu"])
-def test_absent_device_is_a_clear_error(device, tmp_path):
+def test_absent_device_is_a_clear_error(device, tmp_path, capsys):
     if any(
         d.platform == device or (device == "gpu" and d.platform in ("cuda", "rocm")) for d in jax.devices()
     ):
         pytest.skip(f"a {device} is present")
-    res = subprocess.run(
-        [sys.executable, BENCH, "--device", device, "--scale", "small", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 2
-    assert f"--device {device} requested" in res.stderr and "available: cpu" in res.stderr
+    code, err = _bench_main(["--device", device, "--scale", "small", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert f"--device {device} requested" in err and "available: cpu" in err
     assert not list(tmp_path.iterdir())  # nothing was measured or written
 
 
-def test_unknown_case_is_rejected(tmp_path):
-    res = subprocess.run(
-        [sys.executable, BENCH, "--device", "cpu", "--cases", "warp_drive", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 2 and "warp_drive" in res.stderr
+def test_unknown_case_is_rejected(tmp_path, capsys):
+    code, err = _bench_main(["--device", "cpu", "--cases", "warp_drive", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "warp_drive" in err
