@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from jaxretail.choice import tiled
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon import env as E  # noqa: N812
 from jaxretail.envs.coupon import get_config, sample_scenario
@@ -29,15 +30,12 @@ def _customers(params, seeds, coupon, redeemed=None):
     hashes = E._customer_hashes(seeds, ids)
     return cm.CustomerWeek(
         customer_hashes=hashes,
-        category_hashes=jnp.stack(
-            [E.row_hash(seeds["weekly"][5], ids), E.row_hash(seeds["weekly"][6], ids)], 1
-        ),
+        category_hashes=E.category_hashes(seeds, ids),
         beta_w_customer=params.scenario.beta_w_customer,
         coupon=jnp.broadcast_to(
             jnp.asarray(coupon, jnp.float32), (ids.shape[0], params.config.num_categories)
         ),
         redeemed=jnp.ones(ids.shape) if redeemed is None else redeemed,
-        poisson_key=jax.vmap(jax.random.key)(ids),
         x_chi2=E.observed_feature_totals(params, seeds["week"], seeds)[0],
         x_total=E.observed_feature_totals(params, seeds["week"], seeds)[1],
     )
@@ -105,8 +103,8 @@ def test_category_values_and_product_shares_match_mnl(setup):
     tiles = E.week_tiles(params, params.scenario.base_price, seeds)
     layout = E.layout_for(params.config.category_sizes)
     cust = jax.tree.map(lambda a: a[0], _customers(params, seeds, 0.0))
-    mu = cm.utilities(tiles, cust, E.model_options(params), jnp.asarray(layout.valid))["mu"]
-    iv = cm.inclusive_values(mu, jnp.asarray(layout.row_to_category))
+    mu = cm.utilities(tiles, cust, E.model_options(params)).reshape(layout.product.shape)
+    iv = tiled.inclusive_values(mu, jnp.asarray(layout.row_to_category))
     mu_np = np.asarray(mu, np.float64)
     flat = np.full(params.config.num_products, -np.inf)
     flat[layout.product[layout.valid]] = mu_np[layout.valid]
@@ -117,9 +115,7 @@ def test_category_values_and_product_shares_match_mnl(setup):
     draws = 40_000
     u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
     rows, slots = jax.jit(
-        jax.vmap(
-            lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout, iv["row_scale"])
-        )
+        jax.vmap(lambda uu: tiled.sample(uu, iv["w"], iv["row_sum"], iv["cat_sum"], layout, iv["row_scale"]))
     )(u)
     chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
     members = np.flatnonzero(cat == 5)
