@@ -278,3 +278,32 @@ def test_observed_feature_law_and_consistency_with_context(setup):
     assert abs(flat.mean()) < 0.01 and flat.var() == pytest.approx(2.0, rel=0.02)
     assert stats.kurtosis(flat, fisher=False) == pytest.approx(4.5, rel=0.05)
     assert np.asarray(chi2).mean() == pytest.approx(cfg.num_products, rel=0.01)
+
+
+def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
+    """An accelerator's settings (large visitor chunks, utilities of a whole chunk at once) run the same
+    code on CPU at a small size and give the CPU settings' results."""
+    cfg = get_config("benchmark", category_sizes=(7, 3, 12, 5))
+    sc = sample_scenario(jax.random.key(2), cfg, 200)
+    assert E.default_block_sizes("gpu") == (8192, 8192) and E.default_block_sizes("cpu")[0] == 512
+    big = E.make_params(sample_scenario(jax.random.key(2), cfg, 10_000), cfg, platform="gpu")
+    assert (big.block_size, big.sub_block_size) == (8192, 8192)
+    runs = []
+    for params in (
+        E.make_params(sc, cfg, platform="cpu", block_size=64, sub_block_size=32),
+        E.make_params(sc, cfg, platform="gpu"),  # one chunk of 256 >= U, computed at once
+    ):
+        env = E.CouponEnv(params)
+        obs, state = env.reset(jax.random.key(0), params)
+        step = jax.jit(E.simulate_week)
+        out = []
+        for w in range(2):
+            res = step(state, (jnp.arange(200, dtype=jnp.int32) * (w + 2)) % 11, params)
+            state = res["state"]
+            out.append((res["reward"], res["info"]["visited"], res["obs"]))
+        runs.append(jax.tree.map(np.asarray, out))
+    assert runs[1][0][0].shape == (200,)
+    for (r0, v0, o0), (r1, v1, o1) in zip(*runs, strict=True):
+        np.testing.assert_array_equal(v0, v1)
+        np.testing.assert_allclose(r0, r1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(o0, o1, rtol=1e-5, atol=1e-6)

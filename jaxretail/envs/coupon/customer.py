@@ -15,9 +15,9 @@ the flat slot layout ``[S]`` (``S = rows R`` of :class:`~jaxretail.choice.tiled.
 vmapped to ``[b, S]`` it vectorises along the long minor axis), reshaped to ``[rows, R]`` for the
 choice. Every random number is a counter hash of global (customer, product or category, week) ids, so a
 customer's week does not depend on the block or device that computes it. Per-slot normals are
-Box-Muller pairs (:func:`jaxretail.core.counter_rng.normal_pair`): ``(log beta^z, log beta^x)`` from
-streams 0 and 1, the observed feature's ``(g, z0)`` (``(m, z)`` under legacy coupling) from streams 4 and
-5 (3 and 5); quantities are inverse-CDF Poisson draws of a per-(customer, category) uniform.
+Box-Muller pairs (:mod:`jaxretail.core.counter_rng`): ``(log beta^z, log beta^x)`` from streams 0
+and 1, the observed feature's ``(z0, g^2)`` (``(m, z)`` under legacy coupling) from streams 5 and 4
+(3 and 5); quantities are inverse-CDF Poisson draws of a per-(customer, category) uniform.
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ from jaxretail.choice import tiled
 from jaxretail.core.counter_rng import (
     POISSON_INVERSE_CDF_MAX_RATE,
     bits_to_uniform,
+    normal_and_square,
     normal_pair,
     pair_bits,
+    pair_bits_offset,
     poisson_inverse_cdf,
+    row_offset,
     uniform_to_gumbel,
     uniform_to_normal,
 )
@@ -73,6 +76,9 @@ class CustomerWeek:
     redeemed: jax.Array  # [] 0/1, coupon redemption R_u this week
     x_chi2: jax.Array  # [] Q = sum_i s_i^2 of the week's observed feature (chi^2 with I dof)
     x_total: jax.Array  # [] S = sum_i X_i of the week's observed feature
+    # [len(STREAMS)] counter_rng.row_offset of customer_hashes (None: computed here); precomputed
+    # outside the per-slot loops, it saves four integer operations per slot and stream
+    customer_offsets: jax.Array | None = None
 
 
 class ModelOptions(struct.PyTreeNode):
@@ -103,7 +109,11 @@ def taste_normals(word_z: jax.Array, word_x: jax.Array, legacy_coupling: bool) -
 
 
 def _words(cust: CustomerWeek, week: WeekTiles, s: int) -> jax.Array:
-    return pair_bits(cust.customer_hashes[s], week.product_consts[s])
+    """``pair_bits`` of the customer's row word and the products' column words of stream ``s``."""
+    offsets = cust.customer_offsets
+    if offsets is None:
+        offsets = row_offset(cust.customer_hashes)
+    return pair_bits_offset(cust.customer_hashes[s], offsets[s], week.product_consts[s])
 
 
 def tastes(customer_hashes: jax.Array, consts: jax.Array, opts: ModelOptions) -> dict[str, jax.Array]:
@@ -121,7 +131,13 @@ def tastes(customer_hashes: jax.Array, consts: jax.Array, opts: ModelOptions) ->
 
 
 def observed_feature(
-    g: jax.Array, z0: jax.Array, chi2: jax.Array, total: jax.Array, valid: jax.Array, num_products=None
+    g: jax.Array,
+    z0: jax.Array,
+    chi2: jax.Array,
+    total: jax.Array,
+    valid: jax.Array,
+    num_products=None,
+    squared: bool = False,
 ) -> jax.Array:
     """Observed feature ``X_i = m_i + s_i z_i`` of one customer-week, drawn given its product sum.
 
@@ -135,38 +151,54 @@ def observed_feature(
     Args:
       g, z0: independent standard normals (any shape, e.g. ``[S]``); valid: mask of real products.
       chi2: ``Q``; total: ``S``; num_products: ``I`` (default: the number of valid entries).
+      squared: ``g`` holds ``g^2`` (only the square enters).
     """
-    g = jnp.where(valid, g, 0.0)
+    g2 = jnp.where(valid, g if squared else g * g, 0.0)
     z0 = jnp.where(valid, z0, 0.0)
-    g2 = g * g
     a = jnp.sqrt(1.0 + (chi2 / jnp.sum(g2)) * g2)  # 1 on padding, where z0 = 0
     n_i = jnp.sum(valid) if num_products is None else num_products
     c = (jnp.sum(a * z0) - total) / (n_i + chi2)
     return jnp.where(valid, a * (z0 - a * c), 0.0)
 
 
-def observed_feature_draws(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions) -> jax.Array:
-    """The week's observed feature ``X [S]`` of one customer (0 on padding)."""
+def observed_feature_normals(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions) -> tuple:
+    """The week's per-slot normals of the observed feature of one customer, ``([S], [S])``:
+    ``(z0, g^2)`` (one Box-Muller pair, streams 5 and 4), or ``(m, z)`` under legacy coupling (streams
+    3 and 5)."""
     if opts.legacy_coupling:
-        m, z = normal_pair(_words(cust, week, 3), _words(cust, week, 5))
-        return jnp.where(week.valid, m + jnp.abs(m) * z, 0.0)
-    g, z0 = normal_pair(_words(cust, week, 4), _words(cust, week, 5))
-    return observed_feature(g, z0, cust.x_chi2, cust.x_total, week.valid, opts.num_products or None)
+        return normal_pair(_words(cust, week, 3), _words(cust, week, 5))
+    return normal_and_square(_words(cust, week, 5), _words(cust, week, 4))  # g enters through g^2 only
 
 
-def utilities(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions) -> jax.Array:
+def observed_feature_draws(
+    week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, normals: tuple | None = None
+) -> jax.Array:
+    """The week's observed feature ``X [S]`` of one customer (0 on padding), from
+    :func:`observed_feature_normals` (computed here if not given)."""
+    a, b = observed_feature_normals(week, cust, opts) if normals is None else normals
+    if opts.legacy_coupling:
+        return jnp.where(week.valid, a + jnp.abs(a) * b, 0.0)
+    return observed_feature(b, a, cust.x_chi2, cust.x_total, week.valid, opts.num_products or None, True)
+
+
+def utilities(
+    week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, normals: tuple | None = None
+) -> jax.Array:
     """Utilities ``mu [S]`` of one customer-week (``-inf`` on padding), capped at ``week.utility_cap``.
 
     The observed feature is ``X = m + s z`` with ``m, z ~ N(0, 1)`` and ``s ~ HalfNormal(1)``
     independent, drawn exactly as in :func:`observed_feature`. With legacy coupling (the original's
-    shared key) ``s = |m|`` and ``X = m + |m| z``.
+    shared key) ``s = |m|`` and ``X = m + |m| z``. ``normals``: the customer's
+    :func:`observed_feature_normals`, if already computed.
     """
-    t = tastes(cust.customer_hashes, week.product_consts, opts)
-    x = observed_feature_draws(week, cust, opts)
+    n_z, n_x = taste_normals(_words(cust, week, 0), _words(cust, week, 1), opts.legacy_coupling)
+    beta_z = jnp.exp(jnp.float32(opts.beta_z[0]) + jnp.float32(opts.beta_z[1]) * n_z)
+    beta_x = jnp.exp(jnp.float32(opts.beta_x[0]) + jnp.float32(opts.beta_x[1]) * n_x)
+    x = observed_feature_draws(week, cust, opts, normals)
     eps = uniform_to_gumbel(bits_to_uniform(_words(cust, week, 6)), opts.noise_scale)
     log_paid = jnp.log(1.0 - cust.coupon * cust.redeemed)[week.slot_category]  # [S]
     price_coef = (opts.price_scale * cust.beta_w_customer) * week.beta_w_product
-    mu = t["beta_x"] * x + t["beta_z"] * week.brand + price_coef * (week.log_price + log_paid) + eps
+    mu = beta_x * x + beta_z * week.brand + price_coef * (week.log_price + log_paid) + eps
     mu = jnp.minimum(mu, week.utility_cap)
     return jnp.where(week.valid, mu, -jnp.inf)
 

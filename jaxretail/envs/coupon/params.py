@@ -16,10 +16,10 @@ COUPON_SCOPES = ("store", "category")
 UTILITY_CLIPS = ("none", "percentile")
 SUB_BLOCK = 64  # block sizes are multiples of this
 _SUB_BLOCK = SUB_BLOCK  # former name
-# (block_size, sub_block_size) per backend: on CPU a 512-visitor block whose utilities are filled 32
+# (block_size, sub_block_size) per backend: on CPU a 512-visitor block whose utilities are filled 64
 # customers at a time stays in cache; an accelerator gets one large chunk of visitors per loop step
 # (a 512-customer loop would starve it), computed at once
-BLOCK_SIZES = {"cpu": (512, 32)}
+BLOCK_SIZES = {"cpu": (512, 64)}
 ACCELERATOR_BLOCK_SIZES = (8192, 8192)
 
 
@@ -51,7 +51,7 @@ def make_params(
       block_size: visitors per streamed block (a positive multiple of 64); default by backend
         (:func:`default_block_sizes` of ``platform``), at most the population rounded up to 64.
       sub_block_size: customers whose utilities are computed at once inside a block (a positive
-        divisor of ``block_size``); default by backend (32 on CPU, the whole block on accelerators).
+        divisor of ``block_size``); default by backend (64 on CPU, the whole block on accelerators).
       platform: backend whose block sizes are the defaults (default: JAX's default backend).
       utility_cap: a fixed upper cap on utilities (finite), or ``None``.
       utility_clip: ``"percentile"`` caps utilities each week at ``config.utility_clip_percentile`` of

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxretail.core.counter_rng import row_offset
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon.clip import streamed_percentile
 from jaxretail.envs.coupon.context import context, draw_next_week
@@ -143,6 +144,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     order = jnp.nonzero(visited, size=n_u, fill_value=n_u)[0].astype(jnp.uint32)
     padded = jnp.concatenate([order, jnp.full((block,), n_u, jnp.uint32)])
     cust_hashes = customer_hashes(seeds, ids)
+    cust_offsets = row_offset(cust_hashes)
     cat_hashes = category_hashes(seeds, ids)
     poisson_base = jax.random.fold_in(jax.random.fold_in(sc.noise_key, week), 77)
     x_chi2, x_total = observed_feature_totals(params, week, seeds)
@@ -150,6 +152,7 @@ def simulate_week(state: CouponState, action: jax.Array, params: CouponParams) -
     def customer_week(gid):
         return cm.CustomerWeek(
             customer_hashes=cust_hashes[gid],
+            customer_offsets=cust_offsets[gid],
             category_hashes=cat_hashes[gid],
             beta_w_customer=sc.beta_w_customer[gid],
             coupon=coupon[gid],
