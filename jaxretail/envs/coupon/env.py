@@ -53,6 +53,7 @@ from jaxretail.envs.coupon.types import CouponParams, CouponState, ShelfState, S
 from jaxretail.envs.coupon.week import coupon_fractions, simulate_week, visitor_utilities
 
 # former private names
+_SUB_BLOCK = SUB_BLOCK
 _draw_next_week = draw_next_week
 _customer_hashes = customer_hashes
 _population_sum = population_sum
