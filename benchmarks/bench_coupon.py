@@ -44,7 +44,7 @@ def measure(kind: str, customers: int, weeks: int, block: int | None, devices: i
 
     cfg = get_config("benchmark")
     scenario = sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper")
-    out = {"kind": kind, "customers": customers, "weeks": weeks}
+    out = {"kind": kind, "customers": customers, "weeks": weeks, "load_average": os.getloadavg()}
     if kind == "jax":
         params = make_params(scenario, cfg, block_size=block)
         env = CouponEnv(params)
@@ -145,7 +145,6 @@ def main(argv=None):
             r["ratio_vs_numpy"] = r["customer_weeks_per_s"] / base
             if kind == "jax" and one is not None:
                 r["speedup_vs_one_device"] = r["customer_weeks_per_s"] / one["customer_weeks_per_s"]
-            r["load_average"] = os.getloadavg()
             rows.append(r)
             label = kind if kind == "numpy" else f"jax x{devices}"
             speedup = r.get("speedup_vs_one_device", float("nan"))
