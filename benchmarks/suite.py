@@ -40,7 +40,7 @@ from jaxretail.core.vector import population  # noqa: E402
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, random_policy  # noqa: E402
 from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_env  # noqa: E402
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
-from jaxretail.envs.coupon.env import CouponEnv, default_block_sizes, make_params, simulate_week  # noqa: E402
+from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
 from jaxretail.evaluation.assortment_learning import ppo_config  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
@@ -342,6 +342,6 @@ def run_case(name: str, scale: str, repeats: int | None = None, platform: str = 
     s = SCALES[scale]
     row = globals()[name](s, repeats or s["repeats"])
     if name.endswith("coupon") or name == "coupon_env":
-        block, sub_block = default_block_sizes(platform)
-        row["sizes"]["block_size"], row["sizes"]["sub_block_size"] = block, sub_block
+        params = _coupon_params(s["coupon_customers"] if name == "coupon_env" else s["rl_customers"])[2]
+        row["sizes"]["block_size"], row["sizes"]["sub_block_size"] = params.block_size, params.sub_block_size
     return row
