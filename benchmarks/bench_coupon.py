@@ -2,12 +2,16 @@
 
 For each population size U (2,514 products, benchmark configuration), one jitted ``lax.scan`` runs
 ``--weeks`` weeks of the environment under uniformly random coupons; the NumPy reference
-(``numpy_coupon.py``) runs ``--numpy-weeks`` weeks of the same weekly work. Each size runs in its own
-subprocess so its peak memory (max RSS) is its own. Prints customer-weeks/s, microseconds per
-customer-week, the ratio JAX / NumPy and peak memory, and writes JSON to ``--out``.
+(``numpy_coupon.py``) runs ``--numpy-weeks`` weeks of the same weekly work. Each measurement runs in
+its own subprocess so its peak memory (max RSS) is its own. ``--devices 1,2`` runs the JAX scan once
+per count of host devices (``--xla_force_host_platform_device_count``): with ``n > 1`` the customers
+are split over the devices by ``jax.shard_map`` (:mod:`jaxretail.envs.coupon.sharded`), so each CPU
+core simulates its own shard; the speed-up over one device is printed. Prints customer-weeks/s,
+microseconds per customer-week, the ratio to NumPy and peak memory, and writes JSON to ``--out``.
+XLA's CPU backend is asked to prefer 512-bit vectors (``--xla-flags`` to change).
 
     python benchmarks/bench_coupon.py                                  # U = 1,000 and 10,000, 70 weeks
-    python benchmarks/bench_coupon.py --sizes 100000 --weeks 10 --numpy-weeks 2
+    python benchmarks/bench_coupon.py --sizes 100000 --weeks 70 --numpy-weeks 1 --devices 1,2
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def measure(kind: str, customers: int, weeks: int, block: int) -> dict:
+DEFAULT_XLA_FLAGS = "--xla_cpu_prefer_vector_width=512"
+
+
+def measure(kind: str, customers: int, weeks: int, block: int | None, devices: int = 1) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -37,15 +44,35 @@ def measure(kind: str, customers: int, weeks: int, block: int) -> dict:
 
     cfg = get_config("benchmark")
     scenario = sample_scenario(jax.random.key(0), cfg, customers, base_prices="paper")
-    out = {"kind": kind, "customers": customers, "weeks": weeks}
+    out = {"kind": kind, "customers": customers, "weeks": weeks, "load_average": os.getloadavg()}
     if kind == "jax":
         params = make_params(scenario, cfg, block_size=block)
         env = CouponEnv(params)
+        out.update(
+            devices=len(jax.devices()), block_size=params.block_size, sub_block_size=params.sub_block_size
+        )
+        if len(jax.devices()) == 1:
 
-        def run(key):
-            obs, state = env.reset(key, params)
-            _, _, rewards = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks)
-            return rewards.sum()
+            def run(key):
+                obs, state = env.reset(key, params)
+                _, _, rewards = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks)
+                return rewards.sum()
+        else:
+            from jaxretail.core.sharding import customer_mesh
+            from jaxretail.envs.coupon.sharded import sharded_week
+
+            week = sharded_week(params, customer_mesh())
+
+            def run(key):
+                obs, state = env.reset(key, params)
+
+                def body(carry, t):
+                    obs, state = carry
+                    action = random_coupon_policy(jax.random.fold_in(key, t), obs, state, params)
+                    obs, state, reward, _ = week(state, action)
+                    return (obs, state), reward.sum()
+
+                return jax.lax.scan(body, (obs, state), jnp.arange(weeks))[1].sum()
 
         start = time.perf_counter()
         compiled = jax.jit(run).lower(jax.random.key(0)).compile()
@@ -66,7 +93,6 @@ def measure(kind: str, customers: int, weeks: int, block: int) -> dict:
             total += ref.week(0.05 * rng.integers(0, 11, customers), price).sum()
         out["seconds"] = time.perf_counter() - start
         out["revenue"] = float(total)
-    del jnp
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     out["customer_weeks_per_s"] = customers * weeks / out["seconds"]
     out["us_per_customer_week"] = 1e6 / out["customer_weeks_per_s"]
@@ -78,7 +104,9 @@ def main(argv=None):
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--weeks", type=int, default=70)
     ap.add_argument("--numpy-weeks", type=int, default=5, help="weeks timed for the (slower) NumPy reference")
-    ap.add_argument("--block-size", type=int, default=512)
+    ap.add_argument("--block-size", type=int, default=None, help="default: the backend's (make_params)")
+    ap.add_argument("--devices", default="1", help="host device counts of the JAX runs, e.g. 1,2")
+    ap.add_argument("--xla-flags", default=DEFAULT_XLA_FLAGS)
     ap.add_argument("--out", default="results/benchmarks")
     ap.add_argument("--single", nargs=2, help=argparse.SUPPRESS)  # internal: run one measurement
     args = ap.parse_args(argv)
@@ -87,38 +115,43 @@ def main(argv=None):
         weeks = args.weeks if kind == "jax" else args.numpy_weeks
         print(json.dumps(measure(kind, customers, weeks, args.block_size)))
         return
+    device_counts = [int(d) for d in args.devices.split(",")]
     rows = []
     print(
-        f"{'impl':6s} {'U':>7s} {'weeks':>5s} {'cust-weeks/s':>13s} {'us/cust-week':>12s} {'x NumPy':>8s} "
-        f"{'peak GiB':>8s} {'compile s':>9s}",
+        f"{'impl':7s} {'U':>7s} {'weeks':>5s} {'cust-weeks/s':>13s} {'us/cust-week':>12s} {'x NumPy':>8s} "
+        f"{'peak GiB':>8s} {'compile s':>9s} {'x 1 dev':>8s}   (load {os.getloadavg()[0]:.2f})",
         flush=True,
     )
     for customers in [int(s) for s in args.sizes.split(",")]:
         res = {}
-        for kind in ("numpy", "jax"):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--single",
-                kind,
-                str(customers),
-                "--weeks",
-                str(args.weeks),
-                "--numpy-weeks",
-                str(args.numpy_weeks),
-                "--block-size",
-                str(args.block_size),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            res[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
-        for kind in ("numpy", "jax"):
-            r = res[kind]
-            r["ratio_vs_numpy"] = r["customer_weeks_per_s"] / res["numpy"]["customer_weeks_per_s"]
+        for kind, devices in [("numpy", 1)] + [("jax", d) for d in device_counts]:
+            cmd = [sys.executable, __file__, "--single", kind, str(customers), "--weeks", str(args.weeks),
+                   "--numpy-weeks", str(args.numpy_weeks)]  # fmt: skip
+            if args.block_size is not None:
+                cmd += ["--block-size", str(args.block_size)]
+            env = dict(os.environ)
+            env["XLA_FLAGS"] = " ".join(
+                [
+                    env.get("XLA_FLAGS", ""),
+                    args.xla_flags,
+                    f"--xla_force_host_platform_device_count={devices}",
+                ]
+            ).strip()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+            res[(kind, devices)] = json.loads(proc.stdout.strip().splitlines()[-1])
+        base = res[("numpy", 1)]["customer_weeks_per_s"]
+        one = res.get(("jax", 1))
+        for (kind, devices), r in res.items():
+            r["ratio_vs_numpy"] = r["customer_weeks_per_s"] / base
+            if kind == "jax" and one is not None:
+                r["speedup_vs_one_device"] = r["customer_weeks_per_s"] / one["customer_weeks_per_s"]
             rows.append(r)
+            label = kind if kind == "numpy" else f"jax x{devices}"
+            speedup = r.get("speedup_vs_one_device", float("nan"))
             print(
-                f"{kind:6s} {customers:7d} {r['weeks']:5d} {r['customer_weeks_per_s']:13.3e} "
+                f"{label:7s} {customers:7d} {r['weeks']:5d} {r['customer_weeks_per_s']:13.3e} "
                 f"{r['us_per_customer_week']:12.2f} {r['ratio_vs_numpy']:8.2f} {r['peak_rss_gib']:8.2f} "
-                f"{r.get('compile_s', float('nan')):9.2f}",
+                f"{r.get('compile_s', float('nan')):9.2f} {speedup:8.2f}",
                 flush=True,
             )
     sys.path.insert(0, str(HERE.parent))
@@ -128,6 +161,8 @@ def main(argv=None):
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average": os.getloadavg(),
+        "xla_flags": args.xla_flags,
     }
     atomic_write_text(Path(args.out) / "coupon.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"wrote {args.out}/coupon.json")

@@ -142,9 +142,9 @@ def assortment_expert(s: dict, repeats: int) -> dict:
     )
 
 
-# visitors per streamed block of the coupon week: cache-sized on CPU, large on accelerators (a 512-customer
-# block loop would starve a GPU); set by run_case from the benchmarked device
-BLOCK_SIZE = {"cpu": 512}
+# visitors per streamed block of the coupon week and per utility sub-block: cache-sized on CPU, one large
+# chunk on accelerators (a 512-customer block loop would starve a GPU); chosen by make_params for the
+# benchmarked device's platform (set by run_case)
 _platform = "cpu"
 
 
@@ -156,8 +156,7 @@ _sample = jax.jit(sample_scenario, static_argnums=(1, 2), static_argnames=("base
 def _coupon_params(customers: int):
     cfg = get_config("benchmark")
     scenario = _sample(jax.random.key(0), cfg, customers, base_prices="paper")
-    block = BLOCK_SIZE.get(_platform, 8192)
-    return cfg, scenario, make_params(scenario, cfg, block_size=min(block, -(-customers // 64) * 64))
+    return cfg, scenario, make_params(scenario, cfg, platform=_platform)
 
 
 def coupon_env(s: dict, repeats: int) -> dict:
@@ -343,5 +342,6 @@ def run_case(name: str, scale: str, repeats: int | None = None, platform: str = 
     s = SCALES[scale]
     row = globals()[name](s, repeats or s["repeats"])
     if name.endswith("coupon") or name == "coupon_env":
-        row["sizes"]["block_size"] = BLOCK_SIZE.get(platform, 8192)
+        params = _coupon_params(s["coupon_customers"] if name == "coupon_env" else s["rl_customers"])[2]
+        row["sizes"]["block_size"], row["sizes"]["sub_block_size"] = params.block_size, params.sub_block_size
     return row

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from jaxretail.choice import tiled
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon import env as E  # noqa: N812
 from jaxretail.envs.coupon import get_config, sample_scenario
@@ -29,15 +30,12 @@ def _customers(params, seeds, coupon, redeemed=None):
     hashes = E._customer_hashes(seeds, ids)
     return cm.CustomerWeek(
         customer_hashes=hashes,
-        category_hashes=jnp.stack(
-            [E.row_hash(seeds["weekly"][5], ids), E.row_hash(seeds["weekly"][6], ids)], 1
-        ),
+        category_hashes=E.category_hashes(seeds, ids),
         beta_w_customer=params.scenario.beta_w_customer,
         coupon=jnp.broadcast_to(
             jnp.asarray(coupon, jnp.float32), (ids.shape[0], params.config.num_categories)
         ),
         redeemed=jnp.ones(ids.shape) if redeemed is None else redeemed,
-        poisson_key=jax.vmap(jax.random.key)(ids),
         x_chi2=E.observed_feature_totals(params, seeds["week"], seeds)[0],
         x_total=E.observed_feature_totals(params, seeds["week"], seeds)[1],
     )
@@ -105,8 +103,8 @@ def test_category_values_and_product_shares_match_mnl(setup):
     tiles = E.week_tiles(params, params.scenario.base_price, seeds)
     layout = E.layout_for(params.config.category_sizes)
     cust = jax.tree.map(lambda a: a[0], _customers(params, seeds, 0.0))
-    mu = cm.utilities(tiles, cust, E.model_options(params), jnp.asarray(layout.valid))["mu"]
-    iv = cm.inclusive_values(mu, jnp.asarray(layout.row_to_category))
+    mu = cm.utilities(tiles, cust, E.model_options(params)).reshape(layout.product.shape)
+    iv = tiled.inclusive_values(mu, jnp.asarray(layout.row_to_category))
     mu_np = np.asarray(mu, np.float64)
     flat = np.full(params.config.num_products, -np.inf)
     flat[layout.product[layout.valid]] = mu_np[layout.valid]
@@ -117,9 +115,7 @@ def test_category_values_and_product_shares_match_mnl(setup):
     draws = 40_000
     u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
     rows, slots = jax.jit(
-        jax.vmap(
-            lambda uu: cm.choose_products(iv["w"], iv["row_sum"], iv["cat_sum"], uu, layout, iv["row_scale"])
-        )
+        jax.vmap(lambda uu: tiled.sample(uu, iv["w"], iv["row_sum"], iv["cat_sum"], layout, iv["row_scale"]))
     )(u)
     chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
     members = np.flatnonzero(cat == 5)
@@ -282,3 +278,32 @@ def test_observed_feature_law_and_consistency_with_context(setup):
     assert abs(flat.mean()) < 0.01 and flat.var() == pytest.approx(2.0, rel=0.02)
     assert stats.kurtosis(flat, fisher=False) == pytest.approx(4.5, rel=0.05)
     assert np.asarray(chi2).mean() == pytest.approx(cfg.num_products, rel=0.01)
+
+
+def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
+    """An accelerator's settings (large visitor chunks, utilities of a whole chunk at once) run the same
+    code on CPU at a small size and give the CPU settings' results."""
+    cfg = get_config("benchmark", category_sizes=(7, 3, 12, 5))
+    sc = sample_scenario(jax.random.key(2), cfg, 200)
+    assert E.default_block_sizes("gpu") == (8192, 8192) and E.default_block_sizes("cpu")[0] == 512
+    big = E.make_params(sample_scenario(jax.random.key(2), cfg, 10_000), cfg, platform="gpu")
+    assert (big.block_size, big.sub_block_size) == (8192, 8192)
+    runs = []
+    for params in (
+        E.make_params(sc, cfg, platform="cpu", block_size=64, sub_block_size=32),
+        E.make_params(sc, cfg, platform="gpu"),  # one chunk of 256 >= U, computed at once
+    ):
+        env = E.CouponEnv(params)
+        obs, state = env.reset(jax.random.key(0), params)
+        step = jax.jit(E.simulate_week)
+        out = []
+        for w in range(2):
+            res = step(state, (jnp.arange(200, dtype=jnp.int32) * (w + 2)) % 11, params)
+            state = res["state"]
+            out.append((res["reward"], res["info"]["visited"], res["obs"]))
+        runs.append(jax.tree.map(np.asarray, out))
+    assert runs[1][0][0].shape == (200,)
+    for (r0, v0, o0), (r1, v1, o1) in zip(*runs, strict=True):
+        np.testing.assert_array_equal(v0, v1)
+        np.testing.assert_allclose(r0, r1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(o0, o1, rtol=1e-5, atol=1e-6)

@@ -86,7 +86,8 @@ def test_documented_latent_tastes_equal_what_the_environment_uses():
     layout = E.layout_for(cfg.category_sizes)
     for name, value in documented.items():
         np.testing.assert_array_equal(
-            np.asarray(env_tastes[name])[:, layout.valid], np.asarray(value)[:, layout.product[layout.valid]]
+            np.asarray(env_tastes[name])[:, layout.valid.ravel()],
+            np.asarray(value)[:, layout.product[layout.valid]],
         )
     # transposed customer / product pairs of a taste are unrelated
     lat = np.log(np.asarray(customer_product_latents(sc, cfg, jnp.arange(60))["beta_z"])[:, :60])
@@ -126,20 +127,77 @@ def test_env_clip_is_the_percentile_of_the_weeks_customer_product_utilities():
     ids = jnp.arange(100, dtype=jnp.uint32)
     coupon, _ = E.coupon_fractions(action, params)
     chi2, total = E.observed_feature_totals(params, state.t, seeds)
-    cat = jnp.stack([E.row_hash(seeds["weekly"][5], ids), E.row_hash(seeds["weekly"][6], ids)], 1)
     cust = cm.CustomerWeek(
-        E._customer_hashes(seeds, ids),
-        cat,
-        sc.beta_w_customer,
-        coupon,
-        jnp.ones(100),
-        jax.vmap(jax.random.key)(ids),
-        chi2,
-        total,
-    )
-    layout = E.layout_for(cfg.category_sizes)
-    valid = jnp.asarray(layout.valid)
-    mu = jax.vmap(lambda c: cm.utilities(tiles, c, E.model_options(params), valid)["mu"])(cust)
-    ref = np.percentile(np.asarray(mu)[:, layout.valid].astype(np.float64), 99.0)
+        E.customer_hashes(seeds, ids), E.category_hashes(seeds, ids), sc.beta_w_customer, coupon,
+        jnp.ones(100), chi2, total,
+    )  # fmt: skip
+    valid = E.layout_for(cfg.category_sizes).valid.ravel()
+    mu = np.asarray(jax.vmap(lambda c: cm.utilities(tiles, c, E.model_options(params)))(cust))[:, valid]
+    ref = np.percentile(mu.astype(np.float64), 99.0)
     np.testing.assert_allclose(float(out["utility_cap"]), ref, rtol=1e-6)
-    assert float(out["utility_cap"]) < float(np.asarray(mu)[:, layout.valid].max())
+    assert float(out["utility_cap"]) < float(mu.max())
+
+
+def test_sincos_turn_matches_numpy_on_the_angle_grid():
+    k = np.concatenate([np.arange(0, 2**23, 97), ((np.arange(9) << 20)[:, None] + np.arange(-2, 2)).ravel()])
+    k = k.ravel().clip(0, 2**23 - 1).astype(np.uint32)  # a strided grid and each octant boundary
+    s, c = (np.asarray(v, np.float64) for v in jax.jit(rng.sincos_turn)(jnp.asarray(k << 9)))
+    t = 2 * np.pi * (k.astype(np.float64) + 0.5) * 2.0**-23
+    assert np.abs(s - np.sin(t)).max() < 2e-7 and np.abs(c - np.cos(t)).max() < 2e-7
+    assert np.isfinite(s).all() and (s != 0).all() and (c != 0).all()  # never on an axis
+
+
+def test_box_muller_pairs_are_independent_standard_normals():
+    n = 60_000
+    words = np.asarray(rng.hash_bits(jnp.uint32(9), jnp.arange(2 * n)), np.uint32).reshape(2, n)
+    z1, z2 = (
+        np.asarray(v, np.float64) for v in rng.normal_pair(jnp.asarray(words[0]), jnp.asarray(words[1]))
+    )
+    for z in (z1, z2):
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+        assert abs(stats.kurtosis(z)) < 0.06 and abs(stats.skew(z)) < 0.03
+    se = 4 / np.sqrt(n)
+    assert abs(np.corrcoef(z1, z2)[0, 1]) < se and abs(np.corrcoef(z1**2, z2**2)[0, 1]) < se
+    # their polar angle is uniform (the pair is rotation invariant) and the radius is Rayleigh
+    assert stats.kstest(np.arctan2(z2, z1), "uniform", args=(-np.pi, 2 * np.pi)).pvalue > 1e-3
+    assert stats.kstest(np.hypot(z1, z2), "rayleigh").pvalue > 1e-3
+    # extreme words: finite, |z| <= sqrt(-2 log 2^-24)
+    a, b = np.meshgrid(EXTREME, EXTREME)
+    e1, e2 = (np.asarray(v) for v in rng.normal_pair(jnp.asarray(a.ravel()), jnp.asarray(b.ravel())))
+    assert np.isfinite(e1).all() and np.isfinite(e2).all()
+    assert max(np.abs(e1).max(), np.abs(e2).max()) <= np.sqrt(-2 * np.log(2.0**-24)) + 1e-5
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.07, 0.9, 4.0, 15.0, 31.5])
+def test_inverse_cdf_poisson_equals_the_closed_form_quantile(rate):
+    u = np.asarray(rng.bits_to_uniform(rng.hash_bits(jnp.uint32(3), jnp.arange(50_000))), np.float64)
+    n = np.asarray(jax.jit(rng.poisson_inverse_cdf)(jnp.asarray(u, jnp.float32), jnp.float32(rate)))
+    ref = stats.poisson.ppf(u, rate) if rate > 0 else np.zeros_like(u)
+    assert np.mean(n == ref) > 0.999  # float32 CDF: only draws at a quantile boundary may differ
+    assert np.abs(n - ref).max() <= 1
+    if rate > 0:
+        assert abs(n.mean() - rate) < 4 * np.sqrt(rate / len(u))
+    # the largest uniform lands in the far tail, never beyond it (float32 F may stop short of 1)
+    top = int(rng.poisson_inverse_cdf(jnp.float32(rng.UNIFORM_MAX), jnp.float32(rate)))
+    assert (
+        top == 0
+        if rate == 0
+        else stats.poisson.ppf(1 - 1e-6, rate) <= top <= stats.poisson.ppf(1 - 1e-9, rate)
+    )
+
+
+def test_quantities_above_the_inverse_cdf_range_use_the_exact_sampler():
+    from jaxretail.envs.coupon.week import exact_poisson_fallback
+
+    b, j = 400, 4
+    rate = jnp.broadcast_to(jnp.array([0.5, 40.0, 300.0, 0.0]), (b, j))
+    need = rate > rng.POISSON_INVERSE_CDF_MAX_RATE
+    lines = {"rate": rate, "needs_exact_poisson": need, "quantity": jnp.full((b, j), 7, jnp.int32)}
+    q = np.asarray(exact_poisson_fallback(lines, jax.random.key(0), jnp.arange(b, dtype=jnp.uint32)))
+    assert (q[:, [0, 3]] == 7).all()  # lines in range keep their inverse-CDF quantity
+    for col, lam in ((1, 40.0), (2, 300.0)):
+        assert abs((q[:, col] - 1).mean() - lam) < 4 * np.sqrt(lam / b)
+    none = {**lines, "needs_exact_poisson": need & False}
+    assert (
+        np.asarray(exact_poisson_fallback(none, jax.random.key(0), jnp.arange(b, dtype=jnp.uint32))) == 7
+    ).all()

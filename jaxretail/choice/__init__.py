@@ -1,5 +1,7 @@
-"""Shared discrete-choice maths (multinomial logit, inclusive values, sampling, MNL pricing)."""
+"""Shared discrete-choice maths: multinomial logit (``mnl``), category -> product logit on a tiled
+catalogue with inclusive values and inverse-CDF sampling (``tiled``), MNL pricing (``pricing``).
+Every function takes one choice situation; callers vmap."""
 
-from jaxretail.choice import mnl, pricing
+from jaxretail.choice import mnl, pricing, tiled
 
-__all__ = ["mnl", "pricing"]
+__all__ = ["mnl", "pricing", "tiled"]

@@ -13,11 +13,19 @@ So ``draw(u, i)`` and ``draw(i, u)`` are unrelated and the diagonal ``u == i`` i
 
 Every uniform is strictly inside ``(0, 1)`` in float32 (and therefore in float64): the top 23 bits
 plus half a unit, i.e. values ``(k + 1/2) 2^-23`` for ``k = 0 .. 2^23 - 1``, in ``[2^-24, 1 - 2^-24]``.
-Normals, Gumbel and LogNormal values derived from them are finite (``|z| <= 5.4``).
-Draws are float32 whatever ``jax_enable_x64`` says, so both modes simulate the same numbers.
+Normals, Gumbel and LogNormal values derived from them are finite (``|z| <= 5.4`` by inverse CDF,
+``|z| <= 5.8`` by Box-Muller). Draws are float32 whatever ``jax_enable_x64`` says, so both modes simulate
+the same numbers.
+
+Per-slot generators of the coupon simulator avoid transcendental library calls that compile to scalar
+code on CPU: :func:`normal_pair` (Box-Muller, the angle's sine and cosine by polynomials on the integer
+bits of the word, :func:`sincos_turn`) and :func:`poisson_inverse_cdf` (sequential search of the Poisson
+CDF). Both are exact samplers of their law up to float32 rounding and the uniforms' ``2^-23`` grid.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +52,15 @@ def seed_from_key(key: jax.Array) -> jax.Array:
 
 def _combine(h: jax.Array, c: jax.Array) -> jax.Array:
     """One chaining step: fold the word ``c`` into the running hash ``h`` (asymmetric in h, c)."""
-    return _fmix32(h ^ (c + jnp.uint32(0x7F4A7C15) + (h << 6) + (h >> 2)))
+    return _fmix32(h ^ (c + row_offset(h)))
+
+
+def row_offset(h: jax.Array) -> jax.Array:
+    """The part of a chaining step that depends on the running hash only: ``_combine(h, c) =
+    fmix(h ^ (c + row_offset(h)))`` (uint32 arithmetic). Precompute it per row word for
+    :func:`pair_bits` over many columns."""
+    h = jnp.asarray(h, jnp.uint32)
+    return jnp.uint32(0x7F4A7C15) + (h << 6) + (h >> 2)
 
 
 def hash_bits(seed: jax.Array, *counters: jax.Array) -> jax.Array:
@@ -72,6 +88,11 @@ def pair_bits(row_word: jax.Array, column_word: jax.Array) -> jax.Array:
     once per row / column).
     """
     return _combine(jnp.asarray(row_word, jnp.uint32), jnp.asarray(column_word, jnp.uint32))
+
+
+def pair_bits_offset(row_word: jax.Array, offset: jax.Array, column_word: jax.Array) -> jax.Array:
+    """:func:`pair_bits` with the row's ``offset = row_offset(row_word)`` precomputed (equal bits)."""
+    return _fmix32(jnp.asarray(row_word, jnp.uint32) ^ (jnp.asarray(column_word, jnp.uint32) + offset))
 
 
 def pair_uniform(seed: jax.Array, rows: jax.Array, columns: jax.Array) -> jax.Array:
@@ -110,3 +131,118 @@ def uniform_to_gumbel(u: jax.Array, scale: float = 1.0) -> jax.Array:
 def hash_normal(seed: jax.Array, *counters: jax.Array) -> jax.Array:
     """float32 standard normals by inverse CDF of :func:`hash_uniform`."""
     return uniform_to_normal(hash_uniform(seed, *counters))
+
+
+# Taylor coefficients of sin(x) / x and cos(x) in x^2; on |x| <= pi/4 the truncation errors are below
+# 2e-9 (sin, through x^9) and 3e-8 (cos, through x^8), i.e. under half a float32 ulp.
+_SIN = (1.0, -1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880)
+_COS = (1.0, -1.0 / 2, 1.0 / 24, -1.0 / 720, 1.0 / 40320)
+_QUARTER = 1 << 21  # a quarter turn in units of the 23-bit angle grid
+
+
+def _horner(coefs, x2):
+    p = jnp.float32(coefs[-1])
+    for c in coefs[-2::-1]:
+        p = jnp.float32(c) + p * x2
+    return p
+
+
+def sincos_turn(bits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(sin t, cos t)`` of the angle ``t = 2 pi (k + 1/2) 2^-23``, ``k`` the top 23 bits of ``bits``.
+
+    The angle is uniform on the circle's ``2^23``-point grid (the same grid as :func:`bits_to_uniform`),
+    never a multiple of ``pi / 4``. Reduction to ``|x| <= pi/4`` is exact integer arithmetic on ``k``
+    (nearest quarter turn ``q``, remainder ``x``), then ``sin x`` and ``cos x`` are polynomials and the
+    quadrant swaps and negates them. float32 in and out; absolute error below ``2e-7``.
+    """
+    k = jnp.asarray(bits, jnp.uint32) >> 9
+    q = (k + jnp.uint32(_QUARTER // 2)) >> 21  # nearest quarter turn, 0..4
+    rem = (k.astype(jnp.int32) - (q << 21).astype(jnp.int32)).astype(jnp.float32) + jnp.float32(0.5)
+    x = rem * jnp.float32(math.pi / 2 / _QUARTER)  # |x| <= pi / 4
+    x2 = x * x
+    s, c = x * _horner(_SIN, x2), _horner(_COS, x2)
+    q = q & jnp.uint32(3)
+    odd = (q & jnp.uint32(1)) == 1
+    sin_t = jnp.where(odd, c, s)  # t = q pi/2 + x: (s, c), (c, -s), (-s, -c), (-c, s) for q = 0..3
+    cos_t = jnp.where(odd, s, c)
+    sin_t = jnp.where(q >= 2, -sin_t, sin_t)
+    cos_t = jnp.where((q == 1) | (q == 2), -cos_t, cos_t)
+    return sin_t, cos_t
+
+
+def normal_pair(radius_bits: jax.Array, angle_bits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Two independent standard normals ``(R cos t, R sin t)`` by Box-Muller from two words.
+
+    ``R = sqrt(-2 log u)`` with ``u = bits_to_uniform(radius_bits)`` in (0, 1), so ``R <= 5.77`` and both
+    values are finite; ``t`` from :func:`sincos_turn`. One log, one square root and two short
+    polynomials for two normals (inverse-CDF normals cost one ``erfinv`` each).
+    """
+    r = jnp.sqrt(jnp.float32(-2.0) * jnp.log(bits_to_uniform(jnp.asarray(radius_bits, jnp.uint32))))
+    s, c = sincos_turn(angle_bits)
+    return r * c, r * s
+
+
+# Taylor coefficients of sin(x) / x in x^2 through x^13: error below 1e-9 on [0, pi/2]
+_SIN_HALF = (1.0, -1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800, 1.0 / 6227020800)
+
+
+def normal_and_square(radius_bits: jax.Array, angle_bits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(z, w^2)`` of a Box-Muller pair ``(z, w) = (R sin t, R cos t)``: two independent standard
+    normals, of which only the second's square is wanted (cheaper than :func:`normal_pair`).
+
+    ``t`` is uniform on ``(-pi/2, pi/2)`` (the sign of ``cos t`` is not needed): the top bit of the
+    angle word gives the sign and the next 22 bits ``r`` the magnitude, ``sin t = +-sin(pi/2 r)``, one
+    odd polynomial; ``w^2 = R^2 (1 - sin^2 t)`` (absolute error about ``1e-7 R^2``).
+    """
+    e = jnp.float32(-2.0) * jnp.log(bits_to_uniform(jnp.asarray(radius_bits, jnp.uint32)))  # R^2
+    k = jnp.asarray(angle_bits, jnp.uint32) >> 9
+    r = (k & jnp.uint32(0x3FFFFF)).astype(jnp.float32) + jnp.float32(0.5)
+    x = r * jnp.float32(math.pi / 2 * 2.0**-22)
+    s = x * _horner(_SIN_HALF, x * x)
+    s = jnp.where((k >> 22) == 1, -s, s)
+    return jnp.sqrt(e) * s, e * (jnp.float32(1.0) - s * s)
+
+
+POISSON_INVERSE_CDF_MAX_RATE = 32.0  # above: a rejection sampler (see poisson_inverse_cdf)
+_POISSON_UNROLLED = 8
+_POISSON_MAX_COUNT = 128  # P(N >= 128 | rate 32) < 1e-40
+
+
+def poisson_inverse_cdf(u: jax.Array, rate: jax.Array) -> jax.Array:
+    """Poisson(``rate``) draw by inverse CDF: the smallest ``n`` with ``F(n; rate) >= u``.
+
+    ``u`` is a uniform in (0, 1) (any shape), ``rate`` broadcasts with it; returns int32. The search
+    adds one term of the probability mass function at a time (``p_n = p_{n-1} rate / n``): eight steps
+    unrolled, then a loop that runs only while some element still has ``u > F`` (rare for small rates).
+    Exact up to float32 rounding of ``F`` for ``0 <= rate <= POISSON_INVERSE_CDF_MAX_RATE`` (32:
+    ``exp(-rate)`` and the sum stay accurate in float32); larger rates must use another sampler
+    (the coupon week uses ``jax.random.poisson`` for them; the choice depends on the rate only, so the
+    law stays Poisson). A rate of 0 gives 0.
+    """
+    u = jnp.asarray(u, jnp.float32)
+    rate = jnp.asarray(rate, jnp.float32)
+    p = jnp.exp(-rate)
+    cdf = p
+    n = jnp.zeros(jnp.broadcast_shapes(u.shape, rate.shape), jnp.int32)
+    for k in range(1, _POISSON_UNROLLED + 1):
+        n = n + (u > cdf).astype(jnp.int32)
+        p = p * rate / jnp.float32(k)
+        cdf = cdf + p
+
+    def searching(k, p, cdf):
+        # past the mode, a mass below 2^-30 ends the search: float32 F may stop short of 1 - 2^-24
+        # (a draw from the last 2^-23 of the uniforms then lands where the tail mass is below 1e-8)
+        return (u > cdf) & ((p > jnp.float32(2.0**-30)) | (k.astype(jnp.float32) <= rate + 1.0))
+
+    def more(carry):
+        k, n, p, cdf = carry
+        return (k <= _POISSON_MAX_COUNT) & jnp.any(searching(k, p, cdf))
+
+    def step(carry):
+        k, n, p, cdf = carry
+        n = n + searching(k, p, cdf).astype(jnp.int32)
+        p = p * rate / k.astype(jnp.float32)
+        return k + 1, n, p, cdf + p
+
+    _, n, _, _ = jax.lax.while_loop(more, step, (jnp.int32(_POISSON_UNROLLED + 1), n, p, cdf))
+    return n

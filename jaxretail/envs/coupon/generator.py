@@ -18,7 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxretail.core.counter_rng import pair_uniform, seed_from_key, uniform_to_normal
+from jaxretail.core.counter_rng import (
+    bits_to_uniform,
+    column_hash,
+    pair_bits,
+    row_hash,
+    seed_from_key,
+    uniform_to_normal,
+)
 from jaxretail.envs.coupon.configs import BENCHMARK_CATEGORY_SIZES, ScenarioConfig, validate
 from jaxretail.envs.coupon.types import Scenario
 
@@ -143,21 +150,35 @@ def _lognormal_params(spec) -> tuple[float, float]:
 
 
 def customer_product_latents(
-    scenario: Scenario, cfg: ScenarioConfig, customer_ids: jax.Array
+    scenario: Scenario, cfg: ScenarioConfig, customer_ids: jax.Array, legacy_coupling: bool | None = None
 ) -> dict[str, jax.Array]:
     """``beta_z``, ``beta_x`` and ``quantity_slope`` for the given customers, each ``[B, I]``.
 
     Recomputed from hashes of ``(stream seed, customer id, product id)``, exactly as the environment
     computes them (:func:`jaxretail.envs.coupon.customer.tastes`): the same customer always gets the
-    same values, whatever block, order or device it is processed in.
+    same values, whatever block, order or device it is processed in. ``legacy_coupling`` must match
+    the environment's (``make_params``); default: a scenario sampled with legacy coupling (equal latent
+    seeds) is read as one.
     """
+    from jaxretail.envs.coupon.customer import taste_normals
+
     products = jnp.arange(scenario.base_price.shape[0], dtype=jnp.uint32)[None, :]
     u = jnp.asarray(customer_ids).astype(jnp.uint32)[:, None]
+    seeds = scenario.latent_seeds
+    words = [pair_bits(row_hash(seeds[s], u), column_hash(seeds[s], products)) for s in range(3)]
+    if legacy_coupling is None:
+        legacy = jnp.all(seeds == seeds[0])
+        pairs = [taste_normals(words[0], words[1], flag) for flag in (False, True)]
+        normals = [jnp.where(legacy, b, a) for a, b in zip(*pairs, strict=True)]
+    else:
+        normals = list(taste_normals(words[0], words[1], bool(legacy_coupling)))
+    normals.append(uniform_to_normal(bits_to_uniform(words[2])))
     out = {}
-    for s, (name, spec) in enumerate(
-        (("beta_z", cfg.beta_z), ("beta_x", cfg.beta_x), ("quantity_slope", cfg.quantity_slope))
+    for z, (name, spec) in zip(
+        normals,
+        (("beta_z", cfg.beta_z), ("beta_x", cfg.beta_x), ("quantity_slope", cfg.quantity_slope)),
+        strict=True,
     ):
         loc, scale = _lognormal_params(spec)
-        z = uniform_to_normal(pair_uniform(scenario.latent_seeds[s], u, products))
         out[name] = jnp.exp(jnp.float32(loc) + jnp.float32(scale) * z)
     return out

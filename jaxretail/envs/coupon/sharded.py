@@ -67,6 +67,14 @@ def shard_state(state: CouponState, mesh: Mesh, axis: str = AXIS) -> CouponState
 def sharded_step(params: CouponParams, mesh: Mesh, axis: str = AXIS):
     """Jitted ``step(state, action) -> (obs [U, 9], state, reward [U], info)`` of one week, each device
     simulating its ``U / n`` customers (the store-wide action ``[U]`` or per-category ``[U, J]``)."""
+    week = sharded_week(params, mesh, axis)
+    return jax.jit(lambda state, action: week(state, action))
+
+
+def sharded_week(params: CouponParams, mesh: Mesh, axis: str = AXIS):
+    """The un-jitted ``week(state, action) -> (obs, state, reward, info)`` of :func:`sharded_step`, to
+    call inside a traced loop (e.g. ``lax.scan`` over weeks; on host devices of one CPU this runs the
+    per-slot work of each shard on its own core)."""
     local_customers = _check(params, mesh, axis)
     abstract = jax.eval_shape(lambda: _reset_state(params))
     sspec = state_specs(abstract, axis)
@@ -86,7 +94,7 @@ def sharded_step(params: CouponParams, mesh: Mesh, axis: str = AXIS):
         out_specs=(P(axis), sspec, P(axis), info_spec),
         check_vma=False,  # the per-product state is computed identically on every device
     )
-    return jax.jit(lambda state, action: mapped(state, action, params.scenario))
+    return lambda state, action: mapped(state, action, params.scenario)
 
 
 def _reset_state(params: CouponParams) -> CouponState:
