@@ -224,8 +224,11 @@ def test_step_compiles_once_and_resume_equals_uninterrupted(setup):
 
 def test_bad_env_arguments(setup):
     cfg, params, _ = setup
-    with pytest.raises(ValueError, match="block_size"):
-        E.make_params(params.scenario, cfg, block_size=100)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="block_size"):
+            E.make_params(params.scenario, cfg, block_size=bad)
+    with pytest.raises(ValueError, match="sub_block_size"):
+        E.make_params(params.scenario, cfg, block_size=100, sub_block_size=30)
     with pytest.raises(ValueError, match="discount_factor"):
         E.make_params(params.scenario, cfg, discount_factor=1.5)
     with pytest.raises(ValueError, match="products"):
@@ -292,6 +295,7 @@ def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
     for params in (
         E.make_params(sc, cfg, platform="cpu", block_size=64, sub_block_size=32),
         E.make_params(sc, cfg, platform="gpu"),  # one chunk of 256 >= U, computed at once
+        E.make_params(sc, cfg, block_size=100),  # any block size (sub-blocks of 50): same customers
     ):
         env = E.CouponEnv(params)
         obs, state = env.reset(jax.random.key(0), params)
@@ -303,7 +307,12 @@ def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
             out.append((res["reward"], res["info"]["visited"], res["obs"]))
         runs.append(jax.tree.map(np.asarray, out))
     assert runs[1][0][0].shape == (200,)
-    for (r0, v0, o0), (r1, v1, o1) in zip(*runs, strict=True):
+    assert E.make_params(sc, cfg, block_size=100).sub_block_size == 50
+    for (r0, v0, o0), (r1, v1, o1) in zip(runs[0], runs[1], strict=True):
         np.testing.assert_array_equal(v0, v1)
         np.testing.assert_allclose(r0, r1, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(o0, o1, rtol=1e-5, atol=1e-6)
+    for (r0, v0, o0), (r2, v2, o2) in zip(runs[0], runs[2], strict=True):  # same CPU code: bitwise
+        np.testing.assert_array_equal(v0, v2)
+        np.testing.assert_array_equal(r0, r2)
+        np.testing.assert_array_equal(o0, o2)

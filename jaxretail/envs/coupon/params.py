@@ -14,7 +14,7 @@ from jaxretail.envs.coupon.types import CouponParams, Scenario
 
 COUPON_SCOPES = ("store", "category")
 UTILITY_CLIPS = ("none", "percentile")
-SUB_BLOCK = 64  # block sizes are multiples of this
+SUB_BLOCK = 64  # default sub-block on CPU; default block sizes are multiples of this
 _SUB_BLOCK = SUB_BLOCK  # former name
 # (block_size, sub_block_size) per backend: on CPU a 512-visitor block whose utilities are filled 64
 # customers at a time stays in cache; an accelerator gets one large chunk of visitors per loop step
@@ -48,10 +48,12 @@ def make_params(
     """Validated :class:`CouponParams` (errors name the field, the value and the rule).
 
     Args:
-      block_size: visitors per streamed block (a positive multiple of 64); default by backend
+      block_size: visitors per streamed block (a positive integer; any size gives the same results,
+        multiples of 64 run best on CPU, and the single-customer view uses 1); default by backend
         (:func:`default_block_sizes` of ``platform``), at most the population rounded up to 64.
       sub_block_size: customers whose utilities are computed at once inside a block (a positive
-        divisor of ``block_size``); default by backend (64 on CPU, the whole block on accelerators).
+        divisor of ``block_size``); default by backend (64 on CPU, the whole block on accelerators),
+        or the largest divisor of ``block_size`` below it.
       platform: backend whose block sizes are the defaults (default: JAX's default backend).
       utility_cap: a fixed upper cap on utilities (finite), or ``None``.
       utility_clip: ``"percentile"`` caps utilities each week at ``config.utility_clip_percentile`` of
@@ -91,17 +93,11 @@ def make_params(
     default_block, default_sub = default_block_sizes(platform)
     if block_size is None:
         block_size = min(default_block, -(-num_customers // SUB_BLOCK) * SUB_BLOCK)
-    if (
-        isinstance(block_size, bool)
-        or int(block_size) != block_size
-        or block_size < 1
-        or block_size % SUB_BLOCK
-    ):
-        raise ValueError(
-            f"block_size must be a positive multiple of {SUB_BLOCK}, got block_size={block_size!r}"
-        )
-    if sub_block_size is None:
-        sub_block_size = min(default_sub, int(block_size))
+    if isinstance(block_size, bool) or int(block_size) != block_size or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got block_size={block_size!r}")
+    if sub_block_size is None:  # the largest divisor of the block up to the backend's sub-block
+        cap = min(default_sub, int(block_size))
+        sub_block_size = max(d for d in range(1, cap + 1) if block_size % d == 0)
     if (
         isinstance(sub_block_size, bool)
         or int(sub_block_size) != sub_block_size

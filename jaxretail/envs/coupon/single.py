@@ -8,7 +8,8 @@ customer model itself never terminates). ``reset`` draws ``c`` uniformly from ``
 (so training and held-out customers can be kept apart).
 
 **Exact**: it runs the population env's own week (:func:`~jaxretail.envs.coupon.env.simulate_week`)
-on a one-customer slice of the scenario that keeps the customer's global id, and the population's
+on a one-customer slice of the scenario (a visitor block of 1, so a vmapped batch of views costs one
+customer-week each) that keeps the customer's global id, and the population's
 randomness is a function of (scenario, week, global customer id) only. So under the same scenario and
 the same coupons, customer ``c`` has the same visits, purchases, reward and per-customer state as
 row ``c`` of the population env. The one difference is in the observation: features 6-8 of
@@ -89,7 +90,9 @@ def customer_params(params: SingleCustomerParams, customer: jax.Array) -> Coupon
         visit_inertia=take(sc.visit_inertia),
         redemption_rate=take(sc.redemption_rate),
     )
-    return pop.replace(scenario=scenario, num_customers=1, block_size=64, first_customer=customer)
+    return pop.replace(
+        scenario=scenario, num_customers=1, block_size=1, sub_block_size=1, first_customer=customer
+    )
 
 
 class SingleCustomerCoupon(Environment[SingleCustomerState, SingleCustomerParams]):
