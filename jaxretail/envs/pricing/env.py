@@ -61,7 +61,7 @@ def poisson_from_uniform(u: jax.Array, mean: jax.Array) -> jax.Array:
         return k + (u > cdf), pmf, cdf + pmf
 
     pmf = jnp.exp(-m_small)
-    k, _, _ = jax.lax.fori_loop(1, _TERMS, term, (jnp.zeros_like(mean), pmf, pmf))
+    k, _, _ = jax.lax.fori_loop(1, _TERMS, term, (jnp.zeros_like(mean), pmf, pmf), unroll=True)
     normal = jnp.floor(mean + jnp.sqrt(mean) * ndtri(jnp.clip(u, 1e-7, 1 - 1e-7)) + 0.5)
     return jnp.where(mean <= _SMALL_MEAN, k, jnp.maximum(normal, 0.0))
 
