@@ -258,3 +258,16 @@ def test_bad_params_raise_clear_errors(kwargs, match):
 def test_bad_sku_raises_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_sku(**{"list_price": 100.0, **kwargs})
+
+
+def test_willingness_to_pay_is_the_indifference_price():
+    """``choice.pricing.willingness_to_pay``: at p = WTP the random utility of buying is 0 (the outside
+    option's), above it negative, below it positive; the offers generator's draws use it."""
+    cp = choice_pricing
+    rng = np.random.default_rng(0)
+    u, c, ref = rng.normal(size=200), -rng.uniform(0.5, 5.0, 200), rng.uniform(1.0, 10.0, 200)
+    wtp = np.asarray(cp.willingness_to_pay(jnp.asarray(u), jnp.asarray(c), jnp.asarray(ref)))
+    buy = lambda p: u + c * np.log(p / ref)  # noqa: E731
+    np.testing.assert_allclose(buy(wtp), 0.0, atol=1e-5)
+    assert np.all(buy(wtp * 1.01) < 0) and np.all(buy(wtp * 0.99) > 0)
+    assert np.isfinite(np.asarray(cp.willingness_to_pay(jnp.float32(1e6), jnp.float32(0.0), 1.0)))

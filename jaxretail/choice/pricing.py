@@ -84,3 +84,16 @@ def expected_margin(
 ) -> jax.Array:
     """``(p - cost) P(p)``: expected margin (revenue if ``cost = 0``) per visitor."""
     return (price - cost) * purchase_probability(price, intercept, slope, competitor_utilities)
+
+
+def willingness_to_pay(utility: jax.Array, price_coef: jax.Array, reference_price: jax.Array) -> jax.Array:
+    """Highest price at which buying beats not buying, for one buy-or-not situation (elementwise).
+
+    The random utility of buying at price ``p`` is ``utility + price_coef * log(p / reference_price)``
+    (``utility`` includes the occasion's noise draw; not buying has utility 0), so the customer buys
+    iff ``p <= WTP = reference_price * exp(utility / -price_coef)``. ``price_coef < 0``; values above
+    ``-1e-6`` are treated as ``-1e-6`` and the exponent is clipped to ``[-30, 30]``, so WTP is finite
+    and positive. Shapes: any, broadcast together; units of ``reference_price``.
+    """
+    log_ratio = utility / jnp.maximum(-price_coef, 1e-6)
+    return reference_price * jnp.exp(jnp.clip(log_ratio, -30.0, 30.0))

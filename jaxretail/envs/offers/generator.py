@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxretail.choice import pricing as choice_pricing
 from jaxretail.core.counter_rng import hash_normal, hash_uniform, seed_from_key
 from jaxretail.envs.coupon.configs import BENCHMARK_CATEGORY_SIZES, Dist, get_config
 from jaxretail.envs.coupon.generator import category_index
@@ -67,8 +68,7 @@ def occasion_outcome(
       utility: ``a_ui - m + eps`` (price-free utility); price_coef: ``c_ui < 0``; base_price: ``P_i``;
       shelf_price: ``p_it``; levels: ``[4]`` offered discount fractions of actions 1..4 (increasing).
     """
-    log_ratio = utility / jnp.maximum(-price_coef, 1e-6)
-    wtp = base_price * jnp.exp(jnp.clip(log_ratio, -30.0, 30.0))
+    wtp = choice_pricing.willingness_to_pay(utility, price_coef, base_price)
     d_min = jnp.clip(1.0 - wtp / shelf_price, 0.0, 1.0)
     sufficient = levels >= d_min
     label = jnp.where(jnp.any(sufficient), 1 + jnp.argmax(sufficient), 0)
