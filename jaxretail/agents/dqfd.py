@@ -25,9 +25,9 @@ from flax import struct
 
 from jaxretail.agents import demos
 from jaxretail.agents.networks import QNetwork
-from jaxretail.agents.ppo import check_positive_ints, check_ranges
 from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
+from jaxretail.core.validation import check_positive_ints, check_ranges
 from jaxretail.core.vector import VectorEnv
 
 

@@ -25,10 +25,17 @@ from flax import struct
 
 from jaxretail.agents import replay
 from jaxretail.agents.networks import QNetwork
-from jaxretail.agents.ppo import check_positive_ints, check_ranges
 from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
-from jaxretail.core.validation import ConfigError, check_bool, check_choice, check_int, check_sizes
+from jaxretail.core.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive_ints,
+    check_ranges,
+    check_sizes,
+)
 from jaxretail.core.vector import VectorEnv
 
 LOSSES = ("huber", "mse")

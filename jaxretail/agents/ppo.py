@@ -37,10 +37,11 @@ from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
 from jaxretail.core.validation import (
     ConfigError,
-    check_bool,
+    check_bools,
     check_choice,
-    check_int,
     check_number,
+    check_positive_ints,
+    check_ranges,
     check_sizes,
 )
 from jaxretail.core.vector import VectorEnv
@@ -74,24 +75,6 @@ _HYPER_RULES = {
     "kl_target": (0.0, None, False),
     "kl_beta_init": (0.0, None, True),
 }
-
-
-def check_ranges(values: Any, rules: dict, owner: str) -> None:
-    """Raise :class:`~jaxretail.core.validation.ConfigError` naming the field, value and allowed range
-    for any concrete value that is not a finite number in range (strings and bools are refused too).
-    ``rules[name] = (low, high, low_inclusive)``; ``high`` is inclusive, ``None`` unbounded."""
-    for name, (low, high, inclusive) in rules.items():
-        check_number(name, getattr(values, name), low=low, high=high, low_open=not inclusive, owner=owner)
-
-
-def check_positive_ints(values: Any, names: Sequence[str], owner: str) -> None:
-    for name in names:
-        check_int(name, getattr(values, name), 1, owner=owner, allow_none=True)
-
-
-def check_bools(values: Any, names: Sequence[str], owner: str) -> None:
-    for name in names:
-        check_bool(name, getattr(values, name), owner=owner)
 
 
 @dataclasses.dataclass(frozen=True)

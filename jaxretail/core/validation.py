@@ -199,6 +199,26 @@ class _OneLineParser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
 
+def check_ranges(values: Any, rules: dict, owner: str) -> None:
+    """Raise :class:`ConfigError` naming the field, value and allowed range
+    for any concrete value that is not a finite number in range (strings and bools are refused too).
+    ``rules[name] = (low, high, low_inclusive)``; ``high`` is inclusive, ``None`` unbounded."""
+    for name, (low, high, inclusive) in rules.items():
+        check_number(name, getattr(values, name), low=low, high=high, low_open=not inclusive, owner=owner)
+
+
+def check_positive_ints(values: Any, names: Sequence[str], owner: str) -> None:
+    """Each ``getattr(values, name)`` is a positive int (or None); errors name ``owner.name``."""
+    for name in names:
+        check_int(name, getattr(values, name), 1, owner=owner, allow_none=True)
+
+
+def check_bools(values: Any, names: Sequence[str], owner: str) -> None:
+    """Each ``getattr(values, name)`` is a real bool; errors name ``owner.name``."""
+    for name in names:
+        check_bool(name, getattr(values, name), owner=owner)
+
+
 def check_state_matches(owner: str, shapes: dict[str, tuple], expected: dict[str, tuple]) -> None:
     """Refuse a state built for other params: each named state field's shape (static, so this runs at
     trace time, jitted or not) must equal what the params imply.
