@@ -200,3 +200,18 @@ def test_extreme_utilities_stay_finite():
     obs, state, reward, *_rest, info = env.step_env(jax.random.key(0), state, action, params)
     chex.assert_tree_all_finite((obs, reward, info["expected_revenue"]))
     assert int(info["choice"]) == 0
+
+
+def test_params_pass_through_jax_tree_operations():
+    """Trees JAX builds from params that are not parameters (an ``in_axes`` spec of zeros, a mask, a
+    gradient) are accepted: coefficients are validated by ``make_params``, not on every rebuild."""
+    env = DynamicAssortment(num_items=6, assortment_size=2, horizon=10)
+    p = env.default_params
+    spec = jax.tree.map(lambda _: 0, p)
+    assert spec.saturation_growth == 0 and spec.num_items == 6
+    mask = jax.tree.map(jnp.isnan, p)
+    assert not bool(mask.price_weight)
+    grad = jax.grad(lambda q: env.reset(jax.random.key(0), q)[0].sum())(p)
+    assert np.isfinite(float(grad.draw_high))
+    with pytest.raises(ValueError, match="saturation_growth"):
+        DynamicAssortment(num_items=6, assortment_size=2, horizon=10, saturation_growth=0.0)

@@ -108,18 +108,6 @@ for field, v in (
 ):
     # built directly, without make_params: the static fields are still checked
     refuse(f"AssortmentParams({field}={v!r})", lambda f=field, v=v: AssortmentParams(**{f: v}), field)
-for field in ASSORTMENT_BAD:
-    if field in ("num_items", "num_features", "assortment_size", "horizon", "obs_mode", "exogenous"):
-        continue
-    # built directly: every concrete coefficient is checked too (None is what JAX's tree utilities
-    # use for an absent leaf, e.g. in an in_axes spec, so it is left to the env)
-    for v in (v for v in ASSORTMENT_BAD[field] if v is not None):
-        refuse(f"AssortmentParams({field}={v!r})", lambda f=field, v=v: AssortmentParams(**{f: v}), field)
-refuse(
-    "AssortmentParams.replace(hype_lag_effects overflow at T=400)",
-    lambda: AssortmentParams(horizon=400).replace(hype_lag_effects=jnp.array([0.5, 0, 0, 0, 0])),
-    "hype_lag_effects",
-)
 refuse("assortment.negative price draws", lambda: DynamicAssortment(draw_low=-10, draw_high=-1), "draw_low")
 refuse("assortment.unknown field", lambda: make_params(price_wieght=-0.8), "price_wieght")
 refuse(
@@ -385,7 +373,7 @@ COLLECTION_BAD = {
     "num_simulations": [0],
     "customers_per_simulation": [-1],
     "num_weeks": [1.5, True],
-    "seed": [-1],
+    "seed": [-1, 2**31],  # the command lines' one range [0, 2**31 - 1]
     "scenario": ["foo"],
     "base_prices": ["x"],
     "block_size": [0],
@@ -394,6 +382,27 @@ COLLECTION_BAD = {
 for field, values in COLLECTION_BAD.items():
     for v in values:
         refuse(f"CollectionConfig.{field}={v!r}", lambda f=field, v=v: col.CollectionConfig(**{f: v}), field)
+refuse("ProtocolConfig.seed=2**64", lambda: ProtocolConfig(seed=2**64), "seed")
+
+
+def _register_again():
+    from jaxretail.jobs import coupon_protocol
+
+    return coupon_protocol.register("ppo")  # a built-in agent is never replaced by accident
+
+
+refuse("coupon_protocol.register('ppo') again", _register_again, "ppo")
+
+
+def _largest_seed_kept(cfg):
+    assert cfg.seed == 2**31 - 1
+
+
+handled(
+    "CollectionConfig.seed=2**31-1 (the largest --seed) is accepted",
+    lambda: col.CollectionConfig(seed=2**31 - 1),
+    _largest_seed_kept,
+)
 
 # ---------------------------------------------------------------- coupon parameters (owner: coupon)
 
@@ -526,6 +535,14 @@ def _offers_simulate(**kw):
 
     return simulate(jax.random.key(0), **{"num_customers": 4, "num_weeks": 2, "occasions_per_week": 2, **kw})
 
+
+def _offers_params(labels):
+    from jaxretail.envs.offers.env import make_params
+
+    return make_params(np.ones((len(labels), 2)), np.asarray(labels))
+
+
+refuse("offers.make_params(labels=[0, 1.5, 1])", lambda: _offers_params([0, 1.5, 1]), "labels")  # never 1
 
 OFFERS_SIM_BAD = {
     "num_customers": [0, 2.5],

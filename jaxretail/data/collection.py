@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import jaxretail
 from jaxretail.core.rollout import scan_steps
-from jaxretail.core.validation import check_choice, check_int
+from jaxretail.core.validation import SEED_MAX, check_choice, check_int
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon import get_config, sample_scenario
 from jaxretail.envs.coupon.configs import CONFIGS
@@ -51,7 +51,7 @@ class CollectionConfig:
     def __post_init__(self):
         for name in ("num_simulations", "customers_per_simulation", "num_weeks", "block_size"):
             check_int(name, getattr(self, name), 1, owner="CollectionConfig")
-        check_int("seed", self.seed, 0, 2**31 - 2, owner="CollectionConfig")
+        check_int("seed", self.seed, 0, SEED_MAX, owner="CollectionConfig")
         check_choice("scenario", self.scenario, tuple(CONFIGS), owner="CollectionConfig")
         check_choice("base_prices", self.base_prices, ("paper", "draw"), owner="CollectionConfig")
         check_choice("mode", self.mode, MODES, owner="CollectionConfig")

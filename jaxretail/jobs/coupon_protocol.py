@@ -32,7 +32,14 @@ from jaxretail.agents.bandits import linear, neural
 from jaxretail.agents.training import make_train
 from jaxretail.core import spaces
 from jaxretail.core.offline import OfflineAgent
-from jaxretail.core.validation import check_bool, check_int, check_number, check_probability, check_sizes
+from jaxretail.core.validation import (
+    SEED_MAX,
+    check_bool,
+    check_int,
+    check_number,
+    check_probability,
+    check_sizes,
+)
 from jaxretail.data import collection as col
 from jaxretail.data import dataset as ds
 from jaxretail.data.dataset import last_logged_context, load_training_arrays
@@ -108,7 +115,7 @@ class ProtocolConfig:
         ):
             check_int(name, getattr(self, name), 1, owner="ProtocolConfig")
         check_int("train_customers", self.train_customers, 1, owner="ProtocolConfig", allow_none=True)
-        check_int("seed", self.seed, 0, owner="ProtocolConfig")
+        check_int("seed", self.seed, 0, SEED_MAX, owner="ProtocolConfig")
         for name in (
             "nb_learning_rate", "nb_temperature", "linucb_alpha", "lints_alpha", "ppo_learning_rate",
             "ppo_clip", "dqn_learning_rate",
@@ -251,9 +258,16 @@ def train_dqn(data, num_arms: int, cfg: ProtocolConfig, key):
 AGENTS: dict[str, Callable[[ProtocolConfig, int], OfflineAgent]] = {}
 
 
-def register(name: str):
+def register(name: str, replace: bool = False):
     """Decorator adding a factory ``(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent`` to
-    :data:`AGENTS` under ``name`` (the Table-1 order is the registration order; it seeds the runs)."""
+    :data:`AGENTS` under ``name`` (the Table-1 order is the registration order; it seeds the runs).
+
+    Raises:
+      ValueError: if ``name`` is already registered and ``replace`` is not set (a built-in agent is
+        never replaced by accident).
+    """
+    if name in AGENTS and not replace:
+        raise ValueError(f"agent {name!r} is already registered; pass replace=True to replace it")
 
     def add(factory):
         AGENTS[name] = factory

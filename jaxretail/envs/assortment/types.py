@@ -50,12 +50,10 @@ class AssortmentParams(EnvParams):
     Defaults follow Hoppe et al. (arXiv 2505.19053) and DecisionFocusedLearningBenchmarks.jl:
     utility ``theta_i = -0.8 p_i + 0.6 h_i - 0.4 sigma_i + sum_k (0.3 + 0.2 (k-1)) f_{k,i}``,
     hype multipliers ``(+0.02, -0.005 x 4)`` over the last five purchases, saturation x1.01.
-    Every construction is validated (:func:`make_params` adds defaults and dtype conversion): the
-    static sizes and switches always, the coefficients whenever they are concrete values (not
-    tracers, nor the placeholders JAX puts in a pytree while it transforms one).
-
-    Raises:
-      ConfigError: (a ``ValueError``) naming the field, the value and the rule, as :func:`make_params`.
+    Build with :func:`make_params`, which validates every field; a direct ``AssortmentParams(...)``
+    checks the static sizes and switches only. The coefficients are not checked on construction
+    because JAX rebuilds this pytree node for trees that are not parameters (``in_axes`` specs of
+    ``tree.map(lambda _: 0, p)``, gradients, masks), where zeros and bools are legitimate.
     """
 
     num_items: int = struct.field(pytree_node=False, default=20)  # N
@@ -77,9 +75,6 @@ class AssortmentParams(EnvParams):
         _check_static(self.num_items, self.num_features, self.horizon, self.assortment_size)
         check_choice("obs_mode", self.obs_mode, OBS_MODES, owner="AssortmentParams")
         check_bool("exogenous", self.exogenous, owner="AssortmentParams")
-        coef = {name: getattr(self, name) for name in _COEFFICIENTS}
-        if _checkable(coef):
-            _check_coefficients(self.num_features, self.horizon, coef, owner="AssortmentParams", batched=True)
 
     @property
     def num_subsets(self) -> int:
@@ -188,35 +183,9 @@ def _check_finite_over_horizon(d, t, fw, lag, coef) -> None:
         )
 
 
-# Leaf types a coefficient may hold when a user builds params; anything else (a tracer, a
-# ``ShapeDtypeStruct`` from ``eval_shape``, a sentinel object of a pytree transformation) is skipped.
-_USER_VALUES = (int, float, str, bytes, list, tuple, np.ndarray, np.generic, jax.Array)
-
-
-def _checkable(coef: dict) -> bool:
-    """True when every coefficient is a concrete user value (``None`` allowed for the two defaults)."""
-    for name, value in coef.items():
-        if value is None and name in ("feature_weights", "hype_lag_effects"):
-            continue
-        if value is None or is_traced(value) or not isinstance(value, _USER_VALUES):
-            return False
-    return True
-
-
-def _shape(value, shape: tuple[int, ...], batched: bool) -> tuple[int, ...] | None:
-    """The shape ``value`` must have: ``shape``, after any leading batch axes when ``batched``."""
-    if is_traced(value):
-        return None
-    if batched:
-        lead = np.shape(value)[: max(np.ndim(value) - len(shape), 0)]
-        return (*lead, *shape)
-    return shape
-
-
-def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None, batched: bool = False):
+def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None):
     """Check the coefficients of :data:`_COEFFICIENTS` in ``coef`` (see :func:`make_params` for the
-    rules); returns the feature weights ``[d]`` and lag effects ``[5]`` with their defaults filled in.
-    ``batched`` allows leading batch axes (``[..., d]``, ``[..., 5]``: params out of a ``vmap``)."""
+    rules); returns the feature weights ``[d]`` and lag effects ``[5]`` with their defaults filled in."""
     for name in ("price_weight", "hype_weight", "saturation_weight"):
         check_number(name, coef[name], owner=owner)
     check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True, owner=owner)
@@ -229,10 +198,10 @@ def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None, ba
         )
     fw = coef["feature_weights"]
     fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else fw
-    check_number("feature_weights", fw, shape=_shape(fw, (d,), batched), owner=owner)
+    check_number("feature_weights", fw, shape=None if is_traced(fw) else (d,), owner=owner)
     lag = coef["hype_lag_effects"]
     lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
-    check_number("hype_lag_effects", lag, shape=_shape(lag, (HISTORY_LENGTH,), batched), owner=owner)
+    check_number("hype_lag_effects", lag, shape=None if is_traced(lag) else (HISTORY_LENGTH,), owner=owner)
     _check_finite_over_horizon(d, t, fw, lag, coef)
     return fw, lag
 

@@ -29,6 +29,10 @@ def make_params(features, labels, episode_length: int = 10, reward_table=REWARD_
     """Params from ``features [N, F]`` and ``labels [N]``; errors name the field before any compute."""
     features = np.asarray(features, np.float32)
     labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu" and not (
+        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+    ):
+        raise ValueError(f"labels must be integer classes 0..{NUM_ACTIONS - 1}, got dtype {labels.dtype}")
     if features.ndim != 2 or features.shape[0] < 1:
         raise ValueError(f"features must be a non-empty [N, F] array, got shape {features.shape}")
     if labels.shape != (features.shape[0],):
