@@ -99,6 +99,14 @@ def dqn_runs(params, a, gammas=GAMMAS, key=0):
     return np.asarray(vals), np.asarray(curves), (net, qparams)
 
 
+def value_row(vals, optimum: float, **labels) -> dict:
+    """One result row: the labels, then the mean value over runs, its standard deviation and the share of
+    the analytic optimum."""
+    vals = np.asarray(vals)
+    mean = float(vals.mean())
+    return {**labels, "value": mean, "value_sd": float(vals.std()), "vs_optimal": mean / optimum}
+
+
 def study_reward_gamma(a, rows, bar):
     for group in ("luxury", "fmcg"):
         rules = rule_values(group_params(group, reward="rcr", num_prices=10, horizon=a.days), a)
@@ -108,16 +116,15 @@ def study_reward_gamma(a, rows, bar):
             vals, _, _ = dqn_runs(params, a)
             for g, gamma in enumerate(GAMMAS):
                 rows.append(
-                    dict(
+                    value_row(
+                        vals[g],
+                        opt,
                         study="reward_gamma",
                         group=group,
                         agent="dqn",
                         reward=reward,
                         gamma=gamma,
                         K=10,
-                        value=float(vals[g].mean()),
-                        value_sd=float(vals[g].std()),
-                        vs_optimal=float(vals[g].mean() / opt),
                         **{f"rule_{k}": v for k, v in rules.items()},
                     )
                 )
@@ -130,17 +137,7 @@ def study_num_prices(a, rows, bar):
         opt = rule_values(params, a)["optimal"]
         vals, _, _ = dqn_runs(params, a, gammas=(0.9,), key=k)
         rows.append(
-            dict(
-                study="num_prices",
-                group="fmcg",
-                agent="dqn",
-                reward="drcr",
-                gamma=0.9,
-                K=k,
-                value=float(vals.mean()),
-                value_sd=float(vals.std()),
-                vs_optimal=float(vals.mean() / opt),
-            )
+            value_row(vals, opt, study="num_prices", group="fmcg", agent="dqn", reward="drcr", gamma=0.9, K=k)
         )
         bar.update(1)
 
@@ -211,7 +208,9 @@ def study_demonstrations(a, rows, bar):
 
             vals = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(a.seed + n), a.seeds)))
             rows.append(
-                dict(
+                value_row(
+                    vals,
+                    opt,
                     study="demonstrations",
                     group="fmcg",
                     agent=name,
@@ -219,9 +218,6 @@ def study_demonstrations(a, rows, bar):
                     gamma=0.9,
                     K=10,
                     demos=n,
-                    value=float(vals.mean()),
-                    value_sd=float(vals.std()),
-                    vs_optimal=float(vals.mean() / opt),
                 )
             )
             bar.update(1)
