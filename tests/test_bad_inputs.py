@@ -693,9 +693,12 @@ def _offer_params_direct(**kw):
     from jaxretail.envs.offers.types import OfferParams
 
     features, labels = _offer_data()
-    args = {"features": jnp.asarray(features), "labels": jnp.asarray(labels), "reward_table": jnp.ones((5, 5)),
-            **kw}  # fmt: skip
-    return OfferParams(**args)
+    args = {
+        "features": jnp.asarray(features),
+        "labels": jnp.asarray(labels),
+        "reward_table": jnp.ones((5, 5)),
+    }
+    return OfferParams(**{**args, **kw})
 
 
 OFFERS_DIRECT_BAD = [
@@ -738,9 +741,12 @@ def _coupon_scenario(**kw):
 
 
 COUPON_DIRECT_BAD = [
-    ("visit_inertia", "scenario.visit_inertia > 1", lambda: _coupon_scenario(visit_inertia=lambda v: v + 1.0)),
-    ("redemption_rate", "scenario.redemption_rate < 0", lambda: _coupon_scenario(redemption_rate=lambda v: -v)),
-    ("discount_start", "scenario.discount_start NaN", lambda: _coupon_scenario(discount_start=lambda v: v * NAN)),
+    ("visit_inertia", "scenario.visit_inertia > 1",
+     lambda: _coupon_scenario(visit_inertia=lambda v: v + 1.0)),
+    ("redemption_rate", "scenario.redemption_rate < 0",
+     lambda: _coupon_scenario(redemption_rate=lambda v: -v)),
+    ("discount_start", "scenario.discount_start NaN",
+     lambda: _coupon_scenario(discount_start=lambda v: v * NAN)),
     ("base_price", "scenario.base_price < 0", lambda: _coupon_scenario(base_price=lambda v: -v)),
     ("beta_w_customer", "scenario.beta_w_customer inf",
      lambda: _coupon_scenario(beta_w_customer=lambda v: v * INF)),
@@ -801,7 +807,9 @@ def _check_flagged(out):
 
 refuse("offers: a state of another dataset of the same size", lambda: _offers_other_dataset(8, False),
        "state.dataset")  # fmt: skip
-refuse("offers: a state of another, larger dataset", lambda: _offers_other_dataset(16, False), "state.dataset")
+refuse(
+    "offers: a state of another, larger dataset", lambda: _offers_other_dataset(16, False), "state.dataset"
+)
 handled("offers: a state of another dataset inside jit is flagged and pays 0",
         lambda: _offers_other_dataset(8, True), _check_flagged)  # fmt: skip
 

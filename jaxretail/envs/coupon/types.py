@@ -179,7 +179,9 @@ def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
     check_choice("coupon_scope", p.coupon_scope, COUPON_SCOPES, owner=owner)
     for field, value in (("utility_cap", p.utility_cap), ("discount_factor", p.discount_factor)):
         if value is not None and not isinstance(value, float | int) or isinstance(value, bool):
-            raise ConfigError(f"{name(field)} must be a Python number (a static field), got {field}={value!r}")
+            raise ConfigError(
+                f"{name(field)} must be a Python number (a static field), got {field}={value!r}"
+            )
     if p.utility_cap is not None:
         check_number("utility_cap", p.utility_cap, owner=owner)
     check_number("discount_factor", p.discount_factor, low=0.0, high=1.0, owner=owner)

@@ -14,7 +14,14 @@ import numpy as np
 from flax import struct
 
 from jaxretail.core.environment import EnvParams, EnvState
-from jaxretail.core.validation import ConfigError, check_int, check_number, checked_dataclass, fingerprint, is_traced
+from jaxretail.core.validation import (
+    ConfigError,
+    check_int,
+    check_number,
+    checked_dataclass,
+    fingerprint,
+    is_traced,
+)
 
 NUM_ACTIONS = 5
 ACTION_NAMES = ("no purchase", "0%", "10%", "20%", ">=30%")
@@ -144,7 +151,9 @@ def check_offer_params(p, owner: str | None = None) -> None:
     if not is_traced(labels):
         arr = np.asarray(labels)
         if arr.dtype.kind not in "iu":
-            raise ConfigError(f"{name('labels')} must be integer classes 0..{NUM_ACTIONS - 1}, got dtype {arr.dtype}")
+            raise ConfigError(
+                f"{name('labels')} must be integer classes 0..{NUM_ACTIONS - 1}, got dtype {arr.dtype}"
+            )
         if arr.min() < 0 or arr.max() >= NUM_ACTIONS:
             raise ConfigError(
                 f"{name('labels')} must lie in 0..{NUM_ACTIONS - 1}, got range [{arr.min()}, {arr.max()}]"
