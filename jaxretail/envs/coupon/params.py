@@ -10,7 +10,7 @@ from jaxretail.core.validation import check_int
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon.configs import ScenarioConfig, validate
 from jaxretail.envs.coupon.layout import TileLayout, make_layout
-from jaxretail.envs.coupon.types import CouponParams, Scenario
+from jaxretail.envs.coupon.types import COUPON_SCOPES, UTILITY_CLIPS, CouponParams, Scenario  # noqa: F401 (re-exported)
 
 SUB_BLOCK = 64  # default sub-block on CPU; default block sizes are multiples of this
 _SUB_BLOCK = SUB_BLOCK  # former name
