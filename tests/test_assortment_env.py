@@ -204,7 +204,8 @@ def test_extreme_utilities_stay_finite():
 
 def test_params_pass_through_jax_tree_operations():
     """Trees JAX builds from params that are not parameters (an ``in_axes`` spec of zeros, a mask, a
-    gradient) are accepted: coefficients are validated by ``make_params``, not on every rebuild."""
+    gradient, a complex-valued map) are accepted: the node's unflatten does not validate, while a user's
+    construction or ``.replace`` with a concrete bad value is refused and traced values pass."""
     env = DynamicAssortment(num_items=6, assortment_size=2, horizon=10)
     p = env.default_params
     spec = jax.tree.map(lambda _: 0, p)
@@ -213,5 +214,12 @@ def test_params_pass_through_jax_tree_operations():
     assert not bool(mask.price_weight)
     grad = jax.grad(lambda q: env.reset(jax.random.key(0), q)[0].sum())(p)
     assert np.isfinite(float(grad.draw_high))
+    assert jax.tree.map(lambda x: x * 1j, p).price_weight == -0.8j
     with pytest.raises(ValueError, match="saturation_growth"):
         DynamicAssortment(num_items=6, assortment_size=2, horizon=10, saturation_growth=0.0)
+    with pytest.raises(ValueError, match="price_weight"):  # built directly: the same rules
+        type(p)(num_items=6, assortment_size=2, horizon=10, price_weight=float("nan"))
+    with pytest.raises(ValueError, match="draw_low"):
+        p.replace(draw_low=-1.0)
+    swept = jax.vmap(lambda w: p.replace(saturation_growth=w).saturation_growth)(jnp.asarray([0.0, 2.0]))
+    np.testing.assert_allclose(np.asarray(swept), [0.0, 2.0])  # traced values are not checked

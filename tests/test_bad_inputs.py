@@ -13,6 +13,7 @@ other areas (marked ``owner=...``) are expected-to-fail until those areas land (
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -580,6 +581,239 @@ for field, values in OFFERS_DATA_BAD.items():
     for v in values:
         refuse(f"build_offer_dataset({field}={v!r})", lambda f=field, v=v: _offer_dataset(**{f: v}), field)
 
+# ------------------------------------------- params built directly (not through make_params)
+# Every params class checks its fields on construction and on .replace with the rules of its
+# make_params; JAX's own rebuilds of the node (in_axes specs, masks, gradients) are not checked.
+ASSORTMENT_DIRECT_BAD = [
+    ("price_weight", {"price_weight": NAN}),
+    ("price_weight", {"price_weight": 1j}),  # a value of an unexpected type is refused, not skipped
+    ("price_weight", {"price_weight": "0.8"}),
+    ("price_weight", {"price_weight": np.array([-0.8, NAN])}),
+    ("hype_weight", {"hype_weight": -INF}),
+    ("saturation_weight", {"saturation_weight": True}),
+    ("saturation_growth", {"saturation_growth": -1.0}),
+    ("draw_low", {"draw_low": -10.0, "draw_high": -1.0}),
+    ("draw_high", {"draw_high": INF}),
+    ("draw_high", {"draw_low": 5.0, "draw_high": 2.0}),
+    ("feature_weights", {"feature_weights": np.array([NAN, 0.5])}),
+    ("feature_weights", {"feature_weights": np.array([0.3, 0.5, 0.7])}),
+    ("hype_lag_effects", {"hype_lag_effects": np.array([0.5, 0, 0, 0, 0]), "horizon": 400}),
+]
+for field, kwargs in ASSORTMENT_DIRECT_BAD:
+    refuse(f"AssortmentParams({kwargs!r})", lambda kw=kwargs: AssortmentParams(**kw), field)
+refuse(
+    "AssortmentParams().replace(saturation_growth=0.0)",
+    lambda: AssortmentParams().replace(saturation_growth=0.0),
+    "saturation_growth",
+)
+
+
+def _tree_operations(params):
+    """An in_axes spec of zeros, a NaN mask, a gradient and a vmap over a coefficient of ``params``."""
+    leaves = jax.tree.leaves(params)
+    spec = jax.tree.map(lambda _: 0, params)
+    mask = jax.tree.map(lambda x: jnp.isnan(x) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x,
+                        params)  # fmt: skip
+    return leaves, spec, mask
+
+
+def _check_tree_operations(out):
+    leaves, spec, mask = out
+    assert all(leaf == 0 for leaf in jax.tree.leaves(spec)) and len(jax.tree.leaves(spec)) == len(leaves)
+    assert len(jax.tree.leaves(mask)) == len(leaves)
+
+
+def _assortment_grad_and_vmap():
+    env = DynamicAssortment(num_items=6, assortment_size=2, horizon=10)
+    p = env.default_params
+    grad = jax.grad(lambda q: env.reset(jax.random.key(0), q)[0].sum())(p)
+    swept = jax.vmap(lambda w: p.replace(price_weight=w).price_weight * 2.0)(jnp.asarray([-1.0, 0.5]))
+    return grad, swept
+
+
+def _check_grad_and_vmap(out):
+    grad, swept = out
+    assert np.isfinite(float(grad.draw_high)) and float(grad.saturation_growth) == 0.0  # zeros pass
+    np.testing.assert_allclose(np.asarray(swept), [-2.0, 1.0])
+
+
+handled("AssortmentParams: in_axes spec and mask trees", lambda: _tree_operations(AssortmentParams()),
+        _check_tree_operations)  # fmt: skip
+handled("AssortmentParams: gradient (zero cotangents) and vmap over a coefficient", _assortment_grad_and_vmap,
+        _check_grad_and_vmap)  # fmt: skip
+
+
+def _pricing_params(**kw):
+    from jaxretail.envs.pricing.types import PricingParams
+
+    return PricingParams(**kw)
+
+
+PRICING_DIRECT_BAD = [
+    ("shock_rho", {"shock_rho": 1.5}),
+    ("conversion_range", {"conversion_range": (0.1, 0.7)}),
+    ("conversion_range", {"conversion_range": (0.0, 0.1)}),  # conversion 0 has utility -inf
+    ("log_price_range", {"log_price_range": (8.5, 5.3)}),
+    ("reward_scale", {"reward_scale": NAN}),
+    ("initial_stock", {"initial_stock": -1.0}),
+    ("relative", {"relative": "yes"}),
+    ("window", {"window": 0}),
+    ("num_prices", {"mode": "markdown"}),  # markdown has 9 price areas
+    ("traffic_noise", {"traffic_noise": -0.1}),
+    ("season_amplitude", {"season_amplitude": 1.5}),
+    ("sku", {"sku": "luxury"}),
+]
+for field, kwargs in PRICING_DIRECT_BAD:
+    refuse(f"PricingParams({kwargs!r})", lambda kw=kwargs: _pricing_params(**kw), field)
+refuse(
+    "PricingParams(sku=a SKU with list_price NaN)",
+    lambda: _pricing_params(sku=_pricing().make_sku(10.0).replace(list_price=jnp.float32(NAN))),
+    "sku.list_price",
+)
+refuse(
+    "PricingParams(sku=a SKU with p_min > p_max)",
+    lambda: _pricing_params(sku=_pricing().make_sku(10.0).replace(p_min=jnp.float32(20.0))),
+    "sku.p_min",
+)
+refuse(
+    "pricing params .replace(reward_scale=inf)",
+    lambda: _pricing().make_params().replace(reward_scale=INF),
+    "reward_scale",
+)
+handled("PricingParams: in_axes spec and mask trees", lambda: _tree_operations(_pricing().make_params()),
+        _check_tree_operations)  # fmt: skip
+
+
+def _offer_data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 3)).astype(np.float32), (np.arange(n) % 5).astype(np.int32)
+
+
+def _offer_params_direct(**kw):
+    from jaxretail.envs.offers.types import OfferParams
+
+    features, labels = _offer_data()
+    args = {
+        "features": jnp.asarray(features),
+        "labels": jnp.asarray(labels),
+        "reward_table": jnp.ones((5, 5)),
+    }
+    return OfferParams(**{**args, **kw})
+
+
+OFFERS_DIRECT_BAD = [
+    ("features", {"features": jnp.full((8, 3), NAN)}),
+    ("features", {"features": jnp.ones(8)}),
+    ("labels", {"labels": jnp.full(8, 7, jnp.int32)}),
+    ("labels", {"labels": jnp.full(8, 1.5)}),
+    ("labels", {"labels": jnp.zeros(5, jnp.int32)}),
+    ("reward_table", {"reward_table": jnp.ones((4, 4))}),
+    ("reward_table", {"reward_table": jnp.full((5, 5), INF)}),
+    ("episode_length", {"episode_length": 0}),
+    ("episode_length", {"episode_length": 2.5}),
+]
+for field, kwargs in OFFERS_DIRECT_BAD:
+    refuse(f"OfferParams({field}={kwargs[field]!r})", lambda kw=kwargs: _offer_params_direct(**kw), field)
+refuse(
+    "offer params .replace(labels=out of range)",
+    lambda: _offer_params_direct().replace(labels=jnp.full(8, -1, jnp.int32)),
+    "labels",
+)
+
+
+@functools.cache
+def _coupon_params():
+    from jaxretail.envs.coupon import env as coupon_env
+    from jaxretail.envs.coupon import get_config, sample_scenario
+
+    cfg = get_config("benchmark", category_sizes=(3, 2))
+    return coupon_env.make_params(sample_scenario(jax.random.key(0), cfg, 64), cfg, block_size=64)
+
+
+def _coupon_replace(**kw):
+    return _coupon_params().replace(**kw)
+
+
+def _coupon_scenario(**kw):
+    p = _coupon_params()
+    sc = p.scenario
+    return p.replace(scenario=sc.replace(**{k: f(getattr(sc, k)) for k, f in kw.items()}))
+
+
+COUPON_DIRECT_BAD = [
+    ("visit_inertia", "scenario.visit_inertia > 1",
+     lambda: _coupon_scenario(visit_inertia=lambda v: v + 1.0)),
+    ("redemption_rate", "scenario.redemption_rate < 0",
+     lambda: _coupon_scenario(redemption_rate=lambda v: -v)),
+    ("discount_start", "scenario.discount_start NaN",
+     lambda: _coupon_scenario(discount_start=lambda v: v * NAN)),
+    ("base_price", "scenario.base_price < 0", lambda: _coupon_scenario(base_price=lambda v: -v)),
+    ("beta_w_customer", "scenario.beta_w_customer inf",
+     lambda: _coupon_scenario(beta_w_customer=lambda v: v * INF)),
+    ("category", "scenario.category past J", lambda: _coupon_scenario(category=lambda v: v + 5)),
+    ("discount_factor", "discount_factor=1.5", lambda: _coupon_replace(discount_factor=1.5)),
+    ("utility_cap", "utility_cap=nan", lambda: _coupon_replace(utility_cap=NAN)),
+    # a static field takes Python numbers only (an array would not hash)
+    ("utility_cap", "utility_cap=np.float32(3)", lambda: _coupon_replace(utility_cap=np.float32(3.0))),
+    ("sub_block_size", "sub_block_size=7 (no divisor of 64)", lambda: _coupon_replace(sub_block_size=7)),
+    ("num_customers", "num_customers=65 on 64 customers", lambda: _coupon_replace(num_customers=65)),
+    ("debug", "debug='yes'", lambda: _coupon_replace(debug="yes")),
+    ("coupon_scope", "coupon_scope='shop'", lambda: _coupon_replace(coupon_scope="shop")),
+    ("utility_clip", "utility_clip='always'", lambda: _coupon_replace(utility_clip="always")),
+    ("first_customer", "first_customer=-1", lambda: _coupon_replace(first_customer=-1)),
+    ("config", "config='benchmark' (a name)", lambda: _coupon_replace(config="benchmark")),
+]  # fmt: skip
+for field, desc, call in COUPON_DIRECT_BAD:
+    refuse(f"CouponParams: {desc}", call, field)
+for field, value in (("price_scale", NAN), ("utility_noise_scale", INF), ("redemption_rate", 1.5),
+                     ("coupon_levels", (0.0, 1.2))):  # fmt: skip
+    refuse(
+        f"ScenarioConfig({field}={value!r}) built directly",
+        lambda f=field, v=value: _scenario_config(**{f: v}),
+        field,
+    )
+
+
+def _scenario_config(**kw):
+    from jaxretail.envs.coupon.configs import ScenarioConfig
+
+    return ScenarioConfig(**kw)
+
+
+handled("CouponParams: in_axes spec and mask trees", lambda: _tree_operations(_coupon_params()),
+        _check_tree_operations)  # fmt: skip
+
+
+# ------------------------------------------------------------ an offers state of another dataset
+def _offers_env_params(seed, n=8):
+    from jaxretail.envs.offers.env import OfferEnv
+    from jaxretail.envs.offers.env import make_params as offer_params
+
+    return OfferEnv(), offer_params(*_offer_data(n, seed))
+
+
+def _offers_other_dataset(n_other, jit):
+    env, mine = _offers_env_params(0)
+    _, other = _offers_env_params(1, n_other)
+    _, state = env.reset(jax.random.key(0), mine)
+    step = jax.jit(env.step_env) if jit else env.step_env
+    return step(jax.random.key(1), state, jnp.asarray(1), other)
+
+
+def _check_flagged(out):
+    _, _, reward, *_, info = out
+    assert bool(info["invalid_state"]) and float(reward) == 0.0 and int(info["label"]) == -1
+
+
+refuse("offers: a state of another dataset of the same size", lambda: _offers_other_dataset(8, False),
+       "state.dataset")  # fmt: skip
+refuse(
+    "offers: a state of another, larger dataset", lambda: _offers_other_dataset(16, False), "state.dataset"
+)
+handled("offers: a state of another dataset inside jit is flagged and pays 0",
+        lambda: _offers_other_dataset(8, True), _check_flagged)  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------- the CLIs
 ASSORTMENT_CLI = [
     (["--ppo-updates", "-5"], "--ppo-updates"),
@@ -600,6 +834,8 @@ ASSORTMENT_CLI = [
     (["--num-features", "-1"], "--num-features"),
     (["--num-items", "40", "--assortment-size", "20"], "num_items=40"),
     (["--bogus"], "--bogus"),
+    (["--train-seeds", "1-10", "--test-seeds", "5-20"], "--train-seeds"),  # overlapping splits
+    (["--train-seeds", "3", "--test-seeds", "1-5"], "--test-seeds"),
 ]
 COUPON_BENCHMARK_CLI = [
     (

@@ -126,6 +126,12 @@ def check_args(args: argparse.Namespace) -> dict:
             splits[split] = parse_seed_range(text)
         except ValueError as err:
             raise ConfigError(f"--{split}-seeds={text!r} is not a seed range: {err}") from None
+    overlap = sorted(set(splits["train"]) & set(splits["test"]))
+    if overlap:  # test episodes seen in training would not measure generalisation
+        shown = ", ".join(map(str, overlap[:5])) + (", ..." if len(overlap) > 5 else "")
+        raise ConfigError(
+            f"--train-seeds and --test-seeds must not overlap, got {len(overlap)} seed(s) in both: {shown}"
+        )
     sizes = ("num_items", "num_features", "assortment_size", "horizon", "obs_mode", "exogenous")
     try:
         env = DynamicAssortment(**{name: getattr(args, name) for name in sizes})

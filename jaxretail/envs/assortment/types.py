@@ -19,6 +19,8 @@ from jaxretail.core.validation import (
     check_choice,
     check_int,
     check_number,
+    checked_dataclass,
+    is_concrete,
     is_traced,
 )
 
@@ -43,17 +45,20 @@ class AssortmentState(EnvState):
     # t: [] int32 from EnvState, 1-based index of the next decision (T + 1 once the episode ended)
 
 
-@struct.dataclass
+@checked_dataclass
 class AssortmentParams(EnvParams):
     """Sizes (static) and coefficients (vmappable) of the problem.
 
     Defaults follow Hoppe et al. (arXiv 2505.19053) and DecisionFocusedLearningBenchmarks.jl:
     utility ``theta_i = -0.8 p_i + 0.6 h_i - 0.4 sigma_i + sum_k (0.3 + 0.2 (k-1)) f_{k,i}``,
     hype multipliers ``(+0.02, -0.005 x 4)`` over the last five purchases, saturation x1.01.
-    Build with :func:`make_params`, which validates every field; a direct ``AssortmentParams(...)``
-    checks the static sizes and switches only. The coefficients are not checked on construction
-    because JAX rebuilds this pytree node for trees that are not parameters (``in_axes`` specs of
-    ``tree.map(lambda _: 0, p)``, gradients, masks), where zeros and bools are legitimate.
+    Build with :func:`make_params`; a direct ``AssortmentParams(...)`` or ``.replace(...)`` checks
+    every field with the same rules (tracers pass). JAX's own rebuilds of the node (``in_axes`` specs
+    such as ``tree.map(lambda _: 0, p)``, gradients, masks) are not parameters and are not checked
+    (:func:`jaxretail.core.validation.checked_dataclass`).
+
+    Raises:
+      ConfigError: (a ``ValueError``) naming the field, the value and the rule (see :func:`make_params`).
     """
 
     num_items: int = struct.field(pytree_node=False, default=20)  # N
@@ -75,6 +80,8 @@ class AssortmentParams(EnvParams):
         _check_static(self.num_items, self.num_features, self.horizon, self.assortment_size)
         check_choice("obs_mode", self.obs_mode, OBS_MODES, owner="AssortmentParams")
         check_bool("exogenous", self.exogenous, owner="AssortmentParams")
+        coef = {name: getattr(self, name) for name in _COEFFICIENTS}
+        _check_coefficients(self.num_features, self.horizon, coef, owner="AssortmentParams")
 
     @property
     def num_subsets(self) -> int:
@@ -132,10 +139,10 @@ def max_hype_growth(lag_effects, horizon: int) -> float:
 
 def _check_finite_over_horizon(d, t, fw, lag, coef) -> None:
     """Refuse settings under which hype, saturation or the utilities can pass :data:`VALUE_LIMIT`."""
+    if not is_concrete(lag, coef["draw_low"], coef["draw_high"]):
+        return
     lag_np = np.asarray(lag, np.float64)
     rows = np.unique(lag_np.reshape(-1, HISTORY_LENGTH), axis=0)  # a batch of params: every distinct row
-    if is_traced(lag) or is_traced(coef["draw_low"]) or is_traced(coef["draw_high"]):
-        return
     shrink = 1.0 + np.min(np.sum(np.minimum(rows, 0.0), axis=1))
     if not shrink > 0:
         raise ConfigError(
@@ -197,10 +204,10 @@ def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None):
             f"draw_high must be > draw_low, got draw_low={coef['draw_low']}, draw_high={coef['draw_high']}"
         )
     fw = coef["feature_weights"]
-    fw = 0.3 + 0.2 * jnp.arange(d, dtype=jnp.float32) if fw is None else fw
+    fw = 0.3 + 0.2 * np.arange(d, dtype=np.float32) if fw is None else fw
     check_number("feature_weights", fw, shape=None if is_traced(fw) else (d,), owner=owner)
     lag = coef["hype_lag_effects"]
-    lag = jnp.array([0.02, -0.005, -0.005, -0.005, -0.005], jnp.float32) if lag is None else lag
+    lag = np.array([0.02, -0.005, -0.005, -0.005, -0.005], np.float32) if lag is None else lag
     check_number("hype_lag_effects", lag, shape=None if is_traced(lag) else (HISTORY_LENGTH,), owner=owner)
     _check_finite_over_horizon(d, t, fw, lag, coef)
     return fw, lag

@@ -110,8 +110,11 @@ class ScenarioConfig:
     def num_categories(self) -> int:
         return len(self.category_sizes)
 
+    def __post_init__(self):
+        validate(self)  # a direct ScenarioConfig(...) is checked like get_config
+
     def replace(self, **changes) -> ScenarioConfig:
-        return validate(dataclasses.replace(self, **changes))
+        return dataclasses.replace(self, **changes)  # validated by __post_init__
 
 
 def validate(cfg: ScenarioConfig) -> ScenarioConfig:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 
+from jaxretail.core.validation import check_int
 from jaxretail.envs.coupon import customer as cm
 from jaxretail.envs.coupon.configs import ScenarioConfig, validate
 from jaxretail.envs.coupon.layout import TileLayout, make_layout
-from jaxretail.envs.coupon.types import CouponParams, Scenario
+from jaxretail.envs.coupon.types import COUPON_SCOPES, UTILITY_CLIPS, CouponParams, Scenario  # noqa: F401 (re-exported)
 
-COUPON_SCOPES = ("store", "category")
-UTILITY_CLIPS = ("none", "percentile")
 SUB_BLOCK = 64  # default sub-block on CPU; default block sizes are multiples of this
 _SUB_BLOCK = SUB_BLOCK  # former name
 # (block_size, sub_block_size) per backend: on CPU a 512-visitor block whose utilities are filled 64
@@ -73,62 +71,30 @@ def make_params(
         m = mode_settings(mode)
         legacy_coupling, next_week_price_quirk = m.legacy_coupling, m.next_week_price_quirk
         utility_clip = m.utility_clip
-    if utility_clip not in UTILITY_CLIPS:
-        raise ValueError(f"utility_clip must be one of {UTILITY_CLIPS}, got utility_clip={utility_clip!r}")
-    if utility_cap is not None and (
-        isinstance(utility_cap, bool)
-        or not isinstance(utility_cap, (int, float))
-        or not math.isfinite(utility_cap)
-    ):
-        raise ValueError(f"utility_cap must be a finite number or None, got utility_cap={utility_cap!r}")
-    for name, flag in (("legacy_coupling", legacy_coupling), ("next_week_price_quirk", next_week_price_quirk),
-                       ("debug", debug)):  # fmt: skip
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be True or False, got {name}={flag!r}")
     num_customers = int(scenario.beta_w_customer.shape[0])
-    if scenario.base_price.shape != (config.num_products,):
-        raise ValueError(
-            f"scenario has {scenario.base_price.shape[0]} products, config {config.num_products}"
-        )
     default_block, default_sub = default_block_sizes(platform)
     if block_size is None:
         block_size = min(default_block, -(-num_customers // SUB_BLOCK) * SUB_BLOCK)
-    if isinstance(block_size, bool) or int(block_size) != block_size or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got block_size={block_size!r}")
+    block_size = check_int("block_size", block_size, 1)
     if sub_block_size is None:  # the largest divisor of the block up to the backend's sub-block
         cap = min(default_sub, int(block_size))
         sub_block_size = max(d for d in range(1, cap + 1) if block_size % d == 0)
-    if (
-        isinstance(sub_block_size, bool)
-        or int(sub_block_size) != sub_block_size
-        or sub_block_size < 1
-        or block_size % sub_block_size
-    ):
-        raise ValueError(
-            f"sub_block_size must be a positive divisor of block_size={block_size}, "
-            f"got sub_block_size={sub_block_size!r}"
-        )
-    if coupon_scope not in COUPON_SCOPES:
-        raise ValueError(f"coupon_scope must be one of {COUPON_SCOPES}, got coupon_scope={coupon_scope!r}")
-    if config.num_categories > 32:
-        raise ValueError(
-            "the coupon env reports bought categories as a 32-bit mask; "
-            f"num_categories={config.num_categories} > 32 is not supported yet"
-        )
-    if isinstance(discount_factor, bool) or not 0.0 <= discount_factor <= 1.0:
-        raise ValueError(f"discount_factor must be in [0, 1], got discount_factor={discount_factor!r}")
-    return CouponParams(
+    if isinstance(utility_cap, int | float) and not isinstance(utility_cap, bool):
+        utility_cap = float(utility_cap)
+    if isinstance(discount_factor, int) and not isinstance(discount_factor, bool):
+        discount_factor = float(discount_factor)
+    return CouponParams(  # checks every field (types.check_coupon_params)
         scenario=scenario,
         config=config,
         num_customers=num_customers,
-        block_size=int(block_size),
-        sub_block_size=int(sub_block_size),
-        legacy_coupling=bool(legacy_coupling),
-        next_week_price_quirk=bool(next_week_price_quirk),
-        utility_cap=None if utility_cap is None else float(utility_cap),
+        block_size=block_size,
+        sub_block_size=sub_block_size,
+        legacy_coupling=legacy_coupling,
+        next_week_price_quirk=next_week_price_quirk,
+        utility_cap=utility_cap,
         utility_clip=utility_clip,
         debug=debug,
-        discount_factor=float(discount_factor),
+        discount_factor=discount_factor,
         coupon_scope=coupon_scope,
     )
 

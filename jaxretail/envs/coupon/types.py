@@ -9,10 +9,23 @@ per-(customer, product) latents are recomputed from counter-based hashes of thei
 from __future__ import annotations
 
 import jax
+import numpy as np
 from flax import struct
 
 from jaxretail.core.environment import EnvParams, EnvState
-from jaxretail.envs.coupon.configs import ScenarioConfig
+from jaxretail.core.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    checked_dataclass,
+    is_traced,
+)
+from jaxretail.envs.coupon.configs import ScenarioConfig, validate
+
+COUPON_SCOPES = ("store", "category")
+UTILITY_CLIPS = ("none", "percentile")
 
 
 @struct.dataclass
@@ -83,9 +96,17 @@ class CouponState(EnvState):
     first_step: jax.Array  # [] bool, True until the first step of this trajectory
 
 
-@struct.dataclass
+@checked_dataclass
 class CouponParams(EnvParams):
-    """Scenario (vmappable latent parameters) and static options (build with ``make_params``)."""
+    """Scenario (vmappable latent parameters) and static options.
+
+    Build with :func:`jaxretail.envs.coupon.params.make_params`; a direct ``CouponParams(...)`` or
+    ``.replace(...)`` checks every field with the same rules (:func:`check_coupon_params`; tracers
+    pass). JAX's own rebuilds of the node (``in_axes`` specs, masks, gradients) are not checked.
+
+    Raises:
+      ValueError: naming the field, the value and the rule.
+    """
 
     scenario: Scenario
     config: ScenarioConfig = struct.field(pytree_node=False)
@@ -108,3 +129,96 @@ class CouponParams(EnvParams):
     axis_name: str | None = struct.field(pytree_node=False, default=None)
     # global id of the first customer held by these params (a view of one customer, see single.py)
     first_customer: jax.Array | int = 0
+
+    def __post_init__(self):
+        check_coupon_params(self, owner="CouponParams")
+
+
+# Scenario latents: (low, high) bounds of every concrete value (None = unbounded; all must be finite)
+SCENARIO_RULES = {
+    "base_price": (0.0, None),
+    "brand": (None, None),
+    "beta_w_product": (None, None),
+    "quantity_intercept": (None, None),
+    "discount_start": (0.0, 1.0),  # probabilities
+    "discount_stay": (0.0, 1.0),
+    "category_intercept": (None, None),
+    "category_slope": (None, None),
+    "beta_w_customer": (None, None),
+    "visit_inertia": (0.0, 1.0),
+    "redemption_rate": (0.0, 1.0),
+    "visit_intercept": (None, None),
+    "visit_slope": (None, None),
+    "marketing_weight": (None, None),
+}
+
+
+def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
+    """Every rule of :class:`CouponParams` (concrete values; tracers pass).
+
+    ``config`` a valid :class:`ScenarioConfig` of at most 32 categories; ``scenario`` a
+    :class:`Scenario` with ``config.num_products`` products, finite latents and probabilities in
+    [0, 1] (:data:`SCENARIO_RULES`); ``num_customers``, ``block_size`` integers >= 1 and
+    ``sub_block_size`` a positive divisor of ``block_size``; ``legacy_coupling``,
+    ``next_week_price_quirk``, ``debug`` booleans; ``utility_cap`` ``None`` or a finite number;
+    ``utility_clip`` in :data:`UTILITY_CLIPS`; ``coupon_scope`` in :data:`COUPON_SCOPES`;
+    ``discount_factor`` in [0, 1]; ``first_customer`` >= 0.
+    """
+    name = (lambda f: f"{owner}.{f}") if owner else (lambda f: f)
+    if not isinstance(p.config, ScenarioConfig):
+        raise ConfigError(f"{name('config')} must be a ScenarioConfig, got config={p.config!r}")
+    validate(p.config)
+    if p.config.num_categories > 32:
+        raise ConfigError(
+            "the coupon env reports bought categories as a 32-bit mask; "
+            f"num_categories={p.config.num_categories} > 32 is not supported yet"
+        )
+    for flag in ("legacy_coupling", "next_week_price_quirk", "debug"):
+        check_bool(flag, getattr(p, flag), owner=owner)
+    check_choice("utility_clip", p.utility_clip, UTILITY_CLIPS, owner=owner)
+    check_choice("coupon_scope", p.coupon_scope, COUPON_SCOPES, owner=owner)
+    for field, value in (("utility_cap", p.utility_cap), ("discount_factor", p.discount_factor)):
+        if value is not None and not isinstance(value, float | int) or isinstance(value, bool):
+            raise ConfigError(
+                f"{name(field)} must be a Python number (a static field), got {field}={value!r}"
+            )
+    if p.utility_cap is not None:
+        check_number("utility_cap", p.utility_cap, owner=owner)
+    check_number("discount_factor", p.discount_factor, low=0.0, high=1.0, owner=owner)
+    n = check_int("num_customers", p.num_customers, 1, owner=owner)
+    block = check_int("block_size", p.block_size, 1, owner=owner)
+    sub = check_int("sub_block_size", p.sub_block_size, 1, owner=owner)
+    if block % sub:
+        raise ConfigError(
+            f"{name('sub_block_size')} must be a positive divisor of block_size={block}, "
+            f"got sub_block_size={sub}"
+        )
+    if p.axis_name is not None and not isinstance(p.axis_name, str):
+        raise ConfigError(f"{name('axis_name')} must be a mesh axis name or None, got {p.axis_name!r}")
+    if isinstance(p.first_customer, int | np.integer | bool):
+        check_int("first_customer", p.first_customer, 0, owner=owner)
+    else:
+        check_number("first_customer", p.first_customer, low=0.0, owner=owner)
+    sc = p.scenario
+    if not isinstance(sc, Scenario):
+        raise ConfigError(f"{name('scenario')} must be a Scenario (sample_scenario), got {type(sc).__name__}")
+    products = getattr(sc.base_price, "shape", (None,))[-1:]
+    if products != (p.config.num_products,):
+        raise ConfigError(
+            f"{name('scenario')} has {products[0] if products else 0} products, "
+            f"config.num_products={p.config.num_products}"
+        )
+    customers = getattr(sc.beta_w_customer, "shape", (None,))[-1:]
+    if customers != (n,):
+        raise ConfigError(
+            f"{name('num_customers')}={n} does not match the scenario's "
+            f"{customers[0] if customers else 0} customers"
+        )
+    for field, (low, high) in SCENARIO_RULES.items():
+        check_number(f"scenario.{field}", getattr(sc, field), low=low, high=high, owner=owner)
+    if not is_traced(sc.category):
+        cat = np.asarray(sc.category)
+        if cat.dtype.kind not in "iu" or cat.size and (cat.min() < 0 or cat.max() >= p.config.num_categories):
+            raise ConfigError(
+                f"{name('scenario.category')} must hold category indices 0..{p.config.num_categories - 1}"
+            )

@@ -10,6 +10,8 @@ outside ``0..4`` is a ``ValueError`` outside ``jit``; inside it, it is stepped c
 ``info["invalid_action"]``. A state whose sample index lies outside these params' samples (a state of
 another dataset) is a ``ValueError`` outside ``jit``; inside it, the step pays 0 and sets
 ``info["invalid_state"]`` (JAX would otherwise clamp the index and read another sample's label).
+The same holds for a state of another dataset of any size: states carry the dataset's fingerprint
+(``params.dataset_id``, copied at reset), which the step compares with the params'.
 """
 
 from __future__ import annotations
@@ -27,30 +29,21 @@ from jaxretail.envs.offers.types import NUM_ACTIONS, REWARD_TABLE, OfferParams, 
 
 def make_params(features, labels, episode_length: int = 10, reward_table=REWARD_TABLE) -> OfferParams:
     """Params from ``features [N, F]`` and ``labels [N]``; errors name the field before any compute."""
-    features = np.asarray(features, np.float32)
+    features = np.asarray(features)
     labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu" and not (
-        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
-    ):
-        raise ValueError(f"labels must be integer classes 0..{NUM_ACTIONS - 1}, got dtype {labels.dtype}")
-    if features.ndim != 2 or features.shape[0] < 1:
-        raise ValueError(f"features must be a non-empty [N, F] array, got shape {features.shape}")
-    if labels.shape != (features.shape[0],):
-        raise ValueError(f"labels must have shape ({features.shape[0]},), got {labels.shape}")
-    if not np.all(np.isfinite(features)):
-        raise ValueError("features must be finite (found NaN or inf)")
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_ACTIONS):
-        raise ValueError(
-            f"labels must lie in 0..{NUM_ACTIONS - 1}, got range [{labels.min()}, {labels.max()}]"
-        )
-    if isinstance(episode_length, bool) or int(episode_length) != episode_length or episode_length < 1:
-        raise ValueError(f"episode_length must be a positive integer, got episode_length={episode_length!r}")
-    table = np.asarray(reward_table, np.float32)
-    if table.shape != (NUM_ACTIONS, NUM_ACTIONS) or not np.all(np.isfinite(table)):
-        raise ValueError(f"reward_table must be a finite [5, 5] array, got shape {table.shape}")
-    return OfferParams(
-        jnp.asarray(features), jnp.asarray(labels, jnp.int32), jnp.asarray(table), int(episode_length)
-    )
+    if features.dtype.kind in "iuf":
+        features = features.astype(np.float32)
+    if labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        labels = labels.astype(np.int32)  # whole-number floats are classes; 1.5 is not
+    elif labels.dtype.kind in "iu" and labels.size and labels.min() >= 0 and labels.max() < NUM_ACTIONS:
+        labels = labels.astype(np.int32)
+    if isinstance(episode_length, float) and episode_length.is_integer():
+        episode_length = int(episode_length)
+    table = np.asarray(reward_table)
+    table = table.astype(np.float32) if table.dtype.kind in "iuf" else table
+    device = lambda a: jnp.asarray(a) if a.dtype.kind in "biuf" else a  # noqa: E731 (others refused)
+    # the constructor checks every field (types.check_offer_params)
+    return OfferParams(device(features), device(labels), device(table), episode_length)
 
 
 def reward(label: jax.Array, action: jax.Array, table: jax.Array) -> jax.Array:
@@ -59,15 +52,25 @@ def reward(label: jax.Array, action: jax.Array, table: jax.Array) -> jax.Array:
     return jnp.where(valid, table[label, jnp.clip(action, 0, NUM_ACTIONS - 1)], jnp.nan)
 
 
-def _check_index(index: jax.Array, num_samples: int) -> jax.Array:
-    """``0 <= index < num_samples`` as a bool array; a ``ValueError`` when it is concrete and false."""
-    valid = (index >= 0) & (index < num_samples)
-    if not is_traced(valid) and not bool(np.all(np.asarray(valid))):
+def _check_state(state: OfferState, params: OfferParams) -> jax.Array:
+    """True when ``state`` belongs to ``params``: its sample index lies in ``0..N-1`` and it was reset
+    with the same dataset (``state.dataset == params.dataset_id``). A ``ValueError`` when concrete and
+    false (outside ``jit``); inside ``jit`` the caller flags it."""
+    num_samples = params.labels.shape[0]
+    in_range = (state.index >= 0) & (state.index < num_samples)
+    same = jnp.asarray(state.dataset, jnp.uint32) == jnp.asarray(params.dataset_id, jnp.uint32)
+    if not is_traced(in_range) and not bool(np.all(np.asarray(in_range))):
         raise ValueError(
-            f"OfferEnv: state.index={np.asarray(index).tolist()} is outside these params' samples "
+            f"OfferEnv: state.index={np.asarray(state.index).tolist()} is outside these params' samples "
             f"0..{num_samples - 1}; the state was built with other params (reset with these params)"
         )
-    return valid
+    if not is_traced(same) and not bool(np.all(np.asarray(same))):
+        raise ValueError(
+            f"OfferEnv: state.dataset={np.asarray(state.dataset).tolist()} is not these params' "
+            f"dataset_id={np.asarray(params.dataset_id).tolist()}; the state belongs to another dataset "
+            "(reset with these params)"
+        )
+    return in_range & same
 
 
 class OfferEnv(Environment[OfferState, OfferParams]):
@@ -87,13 +90,14 @@ class OfferEnv(Environment[OfferState, OfferParams]):
 
     def reset_env(self, key, params):
         index = self._draw(key, params)
-        return params.features[index], OfferState(t=jnp.asarray(1, jnp.int32), index=index)
+        dataset = jnp.asarray(params.dataset_id, jnp.uint32)
+        return params.features[index], OfferState(t=jnp.asarray(1, jnp.int32), index=index, dataset=dataset)
 
     def step_env(self, key, state, action, params):
         # the library's invalid-action rule (jaxretail.core.actions): ValueError outside jit, clipped
         # into [0, 5) and flagged inside it (never a NaN reward, never another action silently)
         action, invalid = check_action(self.action_space(params), action)
-        valid_state = _check_index(state.index, params.labels.shape[0])
+        valid_state = _check_state(state, params)
         r = jnp.where(valid_state, reward(params.labels[state.index], action, params.reward_table), 0.0)
         index = self._draw(key, params)
         terminated = state.t >= params.episode_length
@@ -102,7 +106,7 @@ class OfferEnv(Environment[OfferState, OfferParams]):
             "invalid_action": invalid,
             "invalid_state": ~valid_state,
         }
-        new = OfferState(t=state.t + 1, index=index)
+        new = OfferState(t=state.t + 1, index=index, dataset=state.dataset)
         return params.features[index], new, r, terminated, jnp.asarray(False), info
 
     def observation_space(self, params):

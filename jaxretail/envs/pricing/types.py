@@ -10,9 +10,19 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxretail.core.environment import EnvParams, EnvState
+from jaxretail.core.validation import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    checked_dataclass,
+    is_concrete,
+)
 
 MODES = ("daily", "markdown")
 ACTION_TYPES = ("discrete", "continuous")
@@ -67,12 +77,17 @@ class PricingState(EnvState):
     reviews: jax.Array  # [] float, cumulative units sold (comment-count proxy)
 
 
-@struct.dataclass
+@checked_dataclass
 class PricingParams(EnvParams):
     """Static sizes and modes, and the SKU-generator distribution (vmappable floats).
 
-    Build with :func:`make_params` (validates every field);
-    :func:`jaxretail.envs.pricing.generator.group_params` holds the luxury-like and FMCG-like presets.
+    Build with :func:`make_params`; :func:`jaxretail.envs.pricing.generator.group_params` holds the
+    luxury-like and FMCG-like presets. A direct ``PricingParams(...)`` or ``.replace(...)`` checks every
+    field with the same rules (:data:`_INTS`, :data:`_NUMBERS`, :data:`_RANGES`, :data:`_SKU_RULES`;
+    tracers pass); JAX's own rebuilds of the node (``in_axes`` specs, masks, gradients) are not checked.
+
+    Raises:
+      ConfigError: (a ``ValueError``) naming the field, the value and the rule.
     """
 
     mode: str = struct.field(pytree_node=False, default="daily")  # "daily" | "markdown"
@@ -101,6 +116,9 @@ class PricingParams(EnvParams):
     shock_sd: float = 0.1  # stationary sd of the conversion shock
     shock_rho: float = 0.5  # its AR(1) persistence
 
+    def __post_init__(self):
+        _check_params(self, owner="PricingParams")
+
     @property
     def history_length(self) -> int:
         """``H = max(W, lag)`` days of pre-history simulated at reset."""
@@ -109,6 +127,80 @@ class PricingParams(EnvParams):
     @property
     def obs_size(self) -> int:
         return self.window * len(HISTORY_FEATURES) + len(STATIC_FEATURES)
+
+
+# The rules of every PricingParams field, used by make_params and by the constructor alike.
+_INTS = {"num_prices": 2, "window": 1, "horizon": 1, "lag": 1}  # name -> minimum
+# name -> (low, high, low_open, high_open); None = unbounded
+_NUMBERS = {
+    "initial_stock": (0.0, None, False, False),
+    "reward_scale": (0.0, None, True, False),
+    "season_amplitude": (0.0, 0.99, False, False),
+    "traffic_noise": (0.0, None, False, False),
+    "competitor_noise": (0.0, None, False, False),
+    "shock_sd": (0.0, None, False, False),
+    "shock_rho": (0.0, 0.999, False, False),
+}
+# (low, high) pairs with low <= high; the bounds of both ends: (low, high, low_open, high_open)
+_RANGES = {
+    "log_price_range": (None, None, False, False),
+    "cost_ratio_range": (0.0, None, False, False),
+    "history_discount_range": (0.0, 1.0, False, True),
+    "log_uv_range": (0.0, None, False, False),
+    "conversion_range": (0.0, 0.5, True, True),
+    "slope_range": (0.0, None, False, False),
+}
+# a fixed SKU's fields: (low, high, low_open, high_open)
+_SKU_RULES = {
+    "list_price": (0.0, None, True, False),
+    "unit_cost": (0.0, None, False, False),
+    "p_min": (0.0, None, True, False),
+    "p_max": (0.0, None, True, False),
+    "base_uv": (0.0, None, False, False),
+    "season_amplitude": (0.0, 0.99, False, False),
+    "season_phase": (None, None, False, False),
+    "traffic_noise": (0.0, None, False, False),
+    "intercept": (None, None, False, False),
+    "price_slope": (0.0, None, True, False),
+    "competitor_intercept": (None, None, False, False),
+    "competitor_price": (0.0, None, True, False),
+    "competitor_noise": (0.0, None, False, False),
+    "shock_sd": (0.0, None, False, False),
+    "shock_rho": (0.0, 0.999, False, False),
+}
+
+
+def _check_params(p: PricingParams, owner: str | None = None) -> None:
+    """Every rule of :class:`PricingParams` (concrete values; tracers pass)."""
+    check_choice("mode", p.mode, MODES, owner=owner)
+    check_choice("action_type", p.action_type, ACTION_TYPES, owner=owner)
+    check_choice("reward", p.reward, REWARDS, owner=owner)
+    for name in ("relative", "normalize_reward"):  # a truthy string or number is not a switch
+        check_bool(name, getattr(p, name), owner=owner)
+    for name, minimum in _INTS.items():
+        check_int(name, getattr(p, name), minimum, owner=owner)
+    prefix = f"{owner}." if owner else ""
+    if p.mode == "markdown" and p.num_prices != len(MARKDOWN_DISCOUNTS):
+        raise ConfigError(
+            f"{prefix}num_prices must be 9 in markdown mode (10..90 % off), got num_prices={p.num_prices}"
+        )
+    for name, (low, high, low_open, high_open) in _NUMBERS.items():
+        check_number(name, getattr(p, name), low=low, high=high, low_open=low_open, high_open=high_open,
+                     owner=owner)  # fmt: skip
+    for name in _RANGES:
+        pair = _range(name, getattr(p, name), owner)
+        if is_concrete(*pair) and not np.all(np.asarray(pair[0]) <= np.asarray(pair[1])):
+            raise ConfigError(f"{prefix}{name} must have low <= high, got {name}={pair!r}")
+    if p.sku is not None:
+        if not isinstance(p.sku, SKU):
+            raise ConfigError(f"{prefix}sku must be a SKU (see make_sku) or None, got sku={p.sku!r}")
+        for name, (low, high, low_open, high_open) in _SKU_RULES.items():
+            check_number(f"sku.{name}", getattr(p.sku, name), low=low, high=high, low_open=low_open,
+                         high_open=high_open, owner=owner)  # fmt: skip
+        lo, hi = p.sku.p_min, p.sku.p_max
+        if is_concrete(lo, hi) and not np.all(np.asarray(lo) <= np.asarray(hi)):
+            raise ConfigError(f"{prefix}sku.p_min must be <= sku.p_max, got p_min={np.asarray(lo).tolist()}, "
+                              f"p_max={np.asarray(hi).tolist()}")  # fmt: skip
 
 
 def _int_at_least(name, value, minimum):
@@ -138,14 +230,23 @@ def _finite(name, value, minimum=None, maximum=None, strict=False):
     return float(value)
 
 
-def _range(name, value, minimum=None, maximum=None):
-    if len(tuple(value)) != 2:
-        raise ValueError(f"{name} must be a (low, high) pair, got {name}={value!r}")
-    lo = _finite(f"{name}[0]", float(value[0]), minimum, maximum)
-    hi = _finite(f"{name}[1]", float(value[1]), minimum, maximum)
-    if lo > hi:
-        raise ValueError(f"{name} must have low <= high, got {name}={value!r}")
-    return (lo, hi)
+def _scalar(name, value):
+    """A Python float of a finite number (the bounds are checked by :func:`_check_params`)."""
+    low, high, low_open, high_open = _NUMBERS[name]
+    check_number(name, value, low=low, high=high, low_open=low_open, high_open=high_open)
+    return float(value)
+
+
+def _range(name, value, owner=None):
+    """A ``(low, high)`` pair within the bounds of :data:`_RANGES` (order checked by the caller)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ConfigError(f"{f'{owner}.' if owner else ''}{name} must be a (low, high) pair of finite "
+                          f"numbers, got {name}={value!r}")  # fmt: skip
+    low, high, low_open, high_open = _RANGES[name]
+    for i, v in enumerate(value):
+        check_number(f"{name}[{i}]", v, low=low, high=high, low_open=low_open, high_open=high_open,
+                     owner=owner)  # fmt: skip
+    return tuple(value)
 
 
 def make_sku(
@@ -234,54 +335,26 @@ def make_params(
       ValueError: unknown ``mode`` / ``action_type`` / ``reward``, ``num_prices < 2``, ``window < 1``,
         ``lag < 1``, ``horizon < 1``, negative or non-finite ``initial_stock``, bad distribution ranges.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
-    if action_type not in ACTION_TYPES:
-        raise ValueError(f"action_type must be one of {ACTION_TYPES}, got action_type={action_type!r}")
-    if reward not in REWARDS:
-        raise ValueError(f"reward must be one of {REWARDS}, got reward={reward!r}")
-    for name, flag in (("relative", relative), ("normalize_reward", normalize_reward)):
-        if not isinstance(flag, bool):  # a truthy string or number is not a switch
-            raise ValueError(f"{name} must be True or False, got {name}={flag!r}")
-    k = _int_at_least("num_prices", num_prices, 2)
+    check_choice("mode", mode, MODES)
+    k = _int_at_least("num_prices", num_prices, _INTS["num_prices"])
     if mode == "markdown":
         if k not in (9, 10):
             raise ValueError(f"num_prices must be 9 in markdown mode (10..90 % off), got num_prices={k}")
         k = 9
         reward = "pcr" if reward == "drcr" else reward
-    w = _int_at_least("window", window, 1)
-    t = _int_at_least("horizon", horizon, 1)
-    lag_ = _int_at_least("lag", lag, 1)
-    stock = _finite("initial_stock", initial_stock, 0.0)
-    allowed = set(PricingParams.__dataclass_fields__) - {
-        "mode",
-        "action_type",
-        "num_prices",
-        "window",
-        "horizon",
-        "reward",
-        "lag",
-        "relative",
-        "normalize_reward",
-        "initial_stock",
-        "sku",
-        "reward_scale",
-    }
+    w = _int_at_least("window", window, _INTS["window"])
+    t = _int_at_least("horizon", horizon, _INTS["horizon"])
+    lag_ = _int_at_least("lag", lag, _INTS["lag"])
+    allowed = (set(_NUMBERS) | set(_RANGES)) - {"initial_stock", "reward_scale"}
     unknown = set(distribution) - allowed
     if unknown:
         raise ValueError(f"unknown PricingParams field(s): {sorted(unknown)}; allowed: {sorted(allowed)}")
     checked = {}
     for name, value in distribution.items():
-        if name.endswith("_range"):
-            checked[name] = _range(name, value, 0.0 if name != "log_price_range" else None)
+        if name in _RANGES:
+            checked[name] = tuple(float(v) for v in _range(name, value))
         else:
-            checked[name] = _finite(name, value, 0.0, 0.999 if name == "shock_rho" else None)
-    if "conversion_range" in checked and checked["conversion_range"][1] >= 0.5:
-        raise ValueError(f"conversion_range must lie in (0, 0.5), got {checked['conversion_range']}")
-    if "history_discount_range" in checked and checked["history_discount_range"][1] >= 1.0:
-        raise ValueError(
-            f"history_discount_range must lie in [0, 1), got {checked['history_discount_range']}"
-        )
+            checked[name] = _scalar(name, value)
     return PricingParams(
         mode=mode,
         action_type=action_type,
@@ -290,10 +363,10 @@ def make_params(
         horizon=t,
         reward=reward,
         lag=lag_,
-        relative=bool(relative),
-        normalize_reward=bool(normalize_reward),
-        initial_stock=stock,
+        relative=relative,
+        normalize_reward=normalize_reward,
+        initial_stock=_scalar("initial_stock", initial_stock),
         sku=sku,
-        reward_scale=_finite("reward_scale", float(reward_scale), 0.0, strict=True),
+        reward_scale=_scalar("reward_scale", reward_scale),
         **checked,
     )
