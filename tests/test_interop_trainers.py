@@ -33,9 +33,7 @@ GYM_COUPON_STEPS = 48  # vector steps of 64 customers
 def coupon_env(customers, population=CUSTOMERS + HELD_OUT):
     # tiny catalogue; the best constant coupon earns ~1.2x the revenue of uniformly random levels here
     cfg = get_config("benchmark", category_sizes=(3, 3, 2), coupon_levels=(0.0, 0.15, 0.3, 0.45))
-    return make_single_customer_env(
-        cfg, num_customers=population, horizon=6, seed=3, customers=customers
-    )
+    return make_single_customer_env(cfg, num_customers=population, horizon=6, seed=3, customers=customers)
 
 
 def held_out_returns(env, params, act, key, num_episodes, horizon, levels=False):
@@ -114,6 +112,7 @@ def test_rejax_ppo_learns_assortment_subsets():
         view, view.default_params, algo.make_act(ts), jax.random.key(10_000), 256, 8, levels=True
     ))  # fmt: skip
 
+
 def test_rejax_ppo_learns_coupon_single_customer():
     env = to_gymnax(coupon_env(jnp.arange(CUSTOMERS)))
     algo = rejax.PPO.create(
@@ -149,6 +148,7 @@ def test_rejax_dqn_learns_coupon_single_customer():
         test_env, test_env.default_params, acts, jax.random.key(1), 256, 6, levels=True
     )
     assert_learned(learned, rand, best)
+
 
 class ActorCritic(nn.Module):
     num_actions: int
@@ -251,6 +251,7 @@ def test_purejaxrl_style_loop_learns_assortment_subsets():
         levels=True,
     ))  # fmt: skip
 
+
 def test_gymnasium_vector_loop_learns_assortment():
     """Cross-entropy search over a linear item score, written against ``gymnasium.vector.VectorEnv``
     only (NumPy in, NumPy out); each sub-environment evaluates one candidate."""
@@ -316,6 +317,7 @@ def test_gymnasium_vector_loop_learns_coupon_single_customer():
         levels=True,
     )  # fmt: skip
     assert_learned(learned, rand, best)
+
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-q", "--durations=5"])
