@@ -49,27 +49,28 @@ SCALES = {
     # env-steps are B x T; coupon work is U x weeks; RL cases train ``rl_updates`` updates (PPO on
     # assortment learns from every one of rl_episodes x 80 steps per update with a per-item network, so
     # its episode count stays a tenth of the population's). "tiny" only checks that every case runs
-    # (the test suite); its figures measure nothing but overheads.
+    # (the test suite); its figures measure nothing but overheads, so its coupon cases use a 27-product
+    # catalogue (coupon_catalogue: products per category; None is the published 2,514-product one).
     "tiny": dict(
         assort_envs=64, assort_steps=4, expert_envs=64, expert_steps=2, numpy_expert_envs=16,
         coupon_customers=128, coupon_weeks=1, numpy_weeks=1, bandit_contexts=512,
-        rl_customers=256, rl_episodes=16, rl_updates=1, repeats=1,
+        rl_customers=256, rl_episodes=16, rl_updates=1, repeats=1, coupon_catalogue=(7, 3, 12, 5),
     ),
     "small": dict(
         assort_envs=1_000, assort_steps=20, expert_envs=1_000, expert_steps=5, numpy_expert_envs=1_000,
         coupon_customers=1_000, coupon_weeks=3, numpy_weeks=1, bandit_contexts=10_000,
-        rl_customers=1_000, rl_episodes=256, rl_updates=1, repeats=2,
+        rl_customers=1_000, rl_episodes=256, rl_updates=1, repeats=2, coupon_catalogue=None,
     ),
     "paper": dict(
         assort_envs=100_000, assort_steps=80, expert_envs=100_000, expert_steps=10, numpy_expert_envs=10_000,
         coupon_customers=100_000, coupon_weeks=70, numpy_weeks=2, bandit_contexts=100_000,
-        rl_customers=100_000, rl_episodes=10_000, rl_updates=2, repeats=2,
+        rl_customers=100_000, rl_episodes=10_000, rl_updates=2, repeats=2, coupon_catalogue=None,
     ),
     "large": dict(
         assort_envs=1_000_000, assort_steps=80, expert_envs=1_000_000, expert_steps=5,
         numpy_expert_envs=10_000,
         coupon_customers=1_000_000, coupon_weeks=5, numpy_weeks=1, bandit_contexts=1_000_000,
-        rl_customers=1_000_000, rl_episodes=100_000, rl_updates=1, repeats=2,
+        rl_customers=1_000_000, rl_episodes=100_000, rl_updates=1, repeats=2, coupon_catalogue=None,
     ),
 }  # fmt: skip
 CASES = (
@@ -153,15 +154,21 @@ _sample = jax.jit(sample_scenario, static_argnums=(1, 2), static_argnames=("base
 
 
 @functools.lru_cache(maxsize=8)
-def _coupon_params(customers: int):
-    cfg = get_config("benchmark")
-    scenario = _sample(jax.random.key(0), cfg, customers, base_prices="paper")
+def _coupon_params(customers: int, catalogue: tuple[int, ...] | None = None):
+    """The benchmark scenario with the paper's base prices, or on a ``catalogue`` of that many products
+    per category with drawn base prices (the tiny scale)."""
+    if catalogue is None:
+        cfg = get_config("benchmark")
+        scenario = _sample(jax.random.key(0), cfg, customers, base_prices="paper")
+    else:
+        cfg = get_config("benchmark", category_sizes=catalogue)
+        scenario = _sample(jax.random.key(0), cfg, customers, base_prices="draw")
     return cfg, scenario, make_params(scenario, cfg, platform=_platform)
 
 
 def coupon_env(s: dict, repeats: int) -> dict:
     u, weeks = s["coupon_customers"], s["coupon_weeks"]
-    cfg, scenario, params = _coupon_params(u)
+    cfg, scenario, params = _coupon_params(u, s["coupon_catalogue"])
     env = CouponEnv(params)
 
     def run(key):
@@ -184,15 +191,17 @@ def coupon_env(s: dict, repeats: int) -> dict:
     )
     sizes = {"customers": u, "products": cfg.num_products, "weeks": weeks, "numpy_weeks": nw}
     row = _row("coupon_env", "customer-week", u * weeks, timing, numpy_s, u * nw, sizes, "NumPy weekly model")
-    # XLA's count for one week of one block of 512 customers (the per-visitor work dominates)
-    _, _, p512 = _coupon_params(512)
-    st512 = jax.eval_shape(lambda: CouponEnv(p512).reset(jax.random.key(0), p512)[1])
+    # XLA's count for one week of one block of 512 customers (the per-visitor work dominates; the tiny
+    # scale's population of fewer customers is its own block)
+    blk = min(512, u)
+    _, _, pb = _coupon_params(blk, s["coupon_catalogue"])
+    stb = jax.eval_shape(lambda: CouponEnv(pb).reset(jax.random.key(0), pb)[1])
     flops, nbytes = xla_cost(
-        lambda st, a: simulate_week(st, a, p512)["reward"], (st512, jax.ShapeDtypeStruct((512,), jnp.int32))
+        lambda st, a: simulate_week(st, a, pb)["reward"], (stb, jax.ShapeDtypeStruct((blk,), jnp.int32))
     )
     row["visit_rate"] = visit_rate
-    row["bytes_per_item"] = visit_rate * nbytes / 512
-    row["flops_per_item"] = visit_rate * flops / 512
+    row["bytes_per_item"] = visit_rate * nbytes / blk
+    row["flops_per_item"] = visit_rate * flops / blk
     return row
 
 
@@ -237,8 +246,8 @@ def _rl_case(name, unit, venv, trainer, steps_per_update, numpy_rate, sizes, rep
 
 
 @functools.lru_cache(maxsize=8)
-def _numpy_coupon_rate(u: int, weeks: int = 1) -> float:
-    cfg, scenario, _ = _coupon_params(u)
+def _numpy_coupon_rate(u: int, catalogue: tuple[int, ...] | None = None, weeks: int = 1) -> float:
+    cfg, scenario, _ = _coupon_params(u, catalogue)
     ref = NumpyCouponWeek(scenario, cfg)
     rng = np.random.default_rng(1)
     price = np.asarray(scenario.base_price, np.float64)
@@ -254,7 +263,7 @@ def _numpy_assortment_rate(b: int, t: int = 10) -> float:
 
 def ppo_coupon(s: dict, repeats: int) -> dict:
     u, updates = s["rl_customers"], s["rl_updates"]
-    _, _, params = _coupon_params(u)
+    _, _, params = _coupon_params(u, s["coupon_catalogue"])
     venv = population(CouponEnv(params), params, 70)
     cfg = ppo.PPOConfig(num_updates=updates, num_steps=10, update_epochs=4, num_minibatches=4)
     sizes = {"customers": u, "updates": updates, "weeks_per_update": 10}
@@ -264,7 +273,7 @@ def ppo_coupon(s: dict, repeats: int) -> dict:
         venv,
         ppo.make_trainer(cfg, venv),
         10,
-        _numpy_coupon_rate(min(u, 10_000)),
+        _numpy_coupon_rate(min(u, 10_000), s["coupon_catalogue"]),
         sizes,
         repeats,
     )
@@ -272,7 +281,7 @@ def ppo_coupon(s: dict, repeats: int) -> dict:
 
 def dqn_coupon(s: dict, repeats: int) -> dict:
     u, updates = s["rl_customers"], 5 * s["rl_updates"]
-    _, _, params = _coupon_params(u)
+    _, _, params = _coupon_params(u, s["coupon_catalogue"])
     venv = population(CouponEnv(params), params, 70)
     cfg = dqn.DQNConfig(
         num_updates=updates, gradient_steps=10, batch_size=4096, buffer_size=max(100_000, u),
@@ -285,7 +294,7 @@ def dqn_coupon(s: dict, repeats: int) -> dict:
         venv,
         dqn.make_trainer(cfg, venv),
         1,
-        _numpy_coupon_rate(min(u, 10_000)),
+        _numpy_coupon_rate(min(u, 10_000), s["coupon_catalogue"]),
         sizes,
         repeats,
     )
@@ -342,6 +351,8 @@ def run_case(name: str, scale: str, repeats: int | None = None, platform: str = 
     s = SCALES[scale]
     row = globals()[name](s, repeats or s["repeats"])
     if name.endswith("coupon") or name == "coupon_env":
-        params = _coupon_params(s["coupon_customers"] if name == "coupon_env" else s["rl_customers"])[2]
+        u = s["coupon_customers"] if name == "coupon_env" else s["rl_customers"]
+        params = _coupon_params(u, s["coupon_catalogue"])[2]
+        row["sizes"]["products"] = params.config.num_products
         row["sizes"]["block_size"], row["sizes"]["sub_block_size"] = params.block_size, params.sub_block_size
     return row

@@ -17,13 +17,17 @@ from jaxretail.jobs.coupon_benchmark import main
 
 # a tiny catalogue (27 products) keeps compiles short; the published one is measured in benchmarks/
 TINY = {"category_sizes": (7, 3, 12, 5), "base_prices": "draw"}
+# the main job's test, the dataset fixture and tests/test_offline_data.py share these sizes (64 customers
+# per simulation, 3 weeks, 3 evaluation weeks, 16 RL customers): their collection, evaluators and
+# trainers are the same XLA programs, compiled once for the session (the persistent compilation cache)
+WEEKS, EVAL_WEEKS, RL_CUSTOMERS = 3, 3, 16
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("cb") / "dataset"
     cfg = col.CollectionConfig(
-        num_simulations=2, customers_per_simulation=64, num_weeks=4, block_size=64, **TINY
+        num_simulations=2, customers_per_simulation=64, num_weeks=WEEKS, block_size=64, **TINY
     )
     col.collect(root, cfg, progress=False)
     return root, cfg
@@ -32,7 +36,7 @@ def dataset(tmp_path_factory):
 def test_training_arrays_and_linear_training_match_direct_update(dataset):
     root, _ = dataset
     data = proto.load_training_arrays(root, None, 0)
-    assert data["context"].shape == (2 * 64 * 4, 9) and len(np.unique(data["uid"])) == 128
+    assert data["context"].shape == (2 * 64 * WEEKS, 9) and len(np.unique(data["uid"])) == 128
     sub = proto.load_training_arrays(root, 10, 0)
     assert len(np.unique(sub["uid"])) == 10
     with pytest.raises(ValueError, match="train_customers"):
@@ -59,7 +63,7 @@ def test_offline_rl_agents_train_on_the_logged_trajectories(dataset):
         per_cust(data["next_context"])[:, :-1], per_cust(data["context"])[:, 1:], rtol=1e-6
     )
     np.testing.assert_allclose(data["action_prob"], 1 / 11, rtol=1e-6)
-    pcfg = proto.ProtocolConfig(ppo_updates=2, dqn_updates=2, rl_customers=16)
+    pcfg = proto.ProtocolConfig(ppo_updates=2, dqn_updates=2, rl_customers=RL_CUSTOMERS)
     agent = proto.train_ppo(data, 11, pcfg, jax.random.key(0))
     q_params = proto.train_dqn(data, 11, pcfg, jax.random.key(0))
     params, state = col.load_state(root, cfg, 0)
@@ -99,7 +103,7 @@ def test_paired_t_test_matches_scipy():
 def test_static_evaluator_offers_its_level(dataset):
     root, cfg = dataset
     params, state = col.load_state(root, cfg, 0)
-    run = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=3), 11)
+    run = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=EVAL_WEEKS), 11)
     obs = proto.context(state, params)
     m = run(params, state, obs, jax.random.key(0), jnp.asarray(4))
     np.testing.assert_allclose(m["offered_discount"], 0.2, rtol=1e-6)
@@ -122,9 +126,9 @@ def test_main_job_end_to_end(tmp_path):
         "--customers-per-simulation",
         "64",
         "--train-weeks",
-        "3",
+        str(WEEKS),
         "--eval-weeks",
-        "2",
+        str(EVAL_WEEKS),
         "--eval-simulations",
         "2",
         "--training-runs",
@@ -136,7 +140,7 @@ def test_main_job_end_to_end(tmp_path):
         "--dqn-updates",
         "2",
         "--rl-customers",
-        "32",
+        str(RL_CUSTOMERS),
         "--category-sizes",
         "7,3,12,5",
         "--out",
@@ -165,7 +169,7 @@ def test_main_job_end_to_end(tmp_path):
     parts = sorted((out / "dataset").glob("part-*.parquet"))
     before = [p.stat().st_mtime_ns for p in parts]
     same = col.CollectionConfig(  # the main job's block: 64 visitors for 64-customer simulations
-        num_simulations=2, customers_per_simulation=64, num_weeks=3, seed=0, block_size=64, **TINY
+        num_simulations=2, customers_per_simulation=64, num_weeks=WEEKS, seed=0, block_size=64, **TINY
     )
     col.collect(out / "dataset", same, progress=False)
     assert [p.stat().st_mtime_ns for p in parts] == before
@@ -193,7 +197,7 @@ def test_legacy_evaluation_quirks(dataset):
         ctx[[table["customer"][i] for i in rows], 5], [table[f"ctx_{f}"][i] for i in rows]
     )
     # everyone visits in the first evaluation week under the quirk
-    out = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=1), 11)(
+    out = proto.evaluator("baseline", proto.ProtocolConfig(eval_weeks=EVAL_WEEKS), 11)(
         params, fresh, jnp.asarray(ctx), jax.random.key(0), jnp.asarray(0)
     )
     assert out["revenue"].shape == (params.num_customers,)

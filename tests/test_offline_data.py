@@ -98,15 +98,20 @@ def test_restored_state_resumes_the_same_trajectory(collected):
     env = CouponEnv()
     policy = static_coupon_policy(6)
     params = col.simulation_params(CFG, 1)
-    obs, state = env.reset(jax.random.key(0), params)
-    obs, state, _ = col.rollout_logged(
-        env, params, jax.random.fold_in(jax.random.key(CFG.seed + 1), 1), obs, state, CFG.num_weeks
-    )
-    _, _, straight = scan_steps(env, policy, jax.random.key(5), params, obs, state, 3)
+
+    @jax.jit  # the collection's own program (collection.py), so its compilation is reused
+    def run(params, key):
+        obs, state = env.reset(key, params)  # the coupon env's reset ignores its key
+        return col.rollout_logged(env, params, key, obs, state, CFG.num_weeks)
+
+    @jax.jit
+    def three_weeks(params, obs, state):
+        return scan_steps(env, policy, jax.random.key(5), params, obs, state, 3)[2]
+
+    obs, state, _ = run(params, jax.random.fold_in(jax.random.key(CFG.seed + 1), 1))
+    straight = three_weeks(params, obs, state)
     params2, restored = col.load_state(collected, CFG, 1)
-    _, _, resumed = scan_steps(
-        env, policy, jax.random.key(5), params2, context(restored, params2), restored, 3
-    )
+    resumed = three_weeks(params2, context(restored, params2), restored)
     np.testing.assert_array_equal(np.asarray(straight), np.asarray(resumed))
     assert int(restored.t) == CFG.num_weeks
 

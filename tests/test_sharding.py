@@ -1,30 +1,63 @@
 """Sharding the customer / episode axis over 4 forced CPU devices leaves every result unchanged:
-assortment rollouts, coupon weeks and the shard_map bandit update (each in a fresh process, since
-the device count is fixed when JAX starts)."""
+assortment rollouts, coupon weeks and the shard_map bandit update (in one fresh process, since the
+device count is fixed when JAX starts: the three checks share its start-up and JAX import)."""
 
 import os
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 FORCED = {
     **os.environ,
     "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
     "JAX_PLATFORMS": "cpu",
 }
+CHECKS = {}  # name -> code run in the forced-device process; it prints "OK ..." when the check holds
 
 
-def run_forced(code: str) -> str:
-    res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=FORCED
-    )
+def forced_check(code: str):
+    """Register ``code`` as a check of the forced-device process; the decorated test reads its output."""
+
+    def register(test):
+        CHECKS[test.__name__] = textwrap.dedent(code)
+        return test
+
+    return register
+
+
+RUNNER = """
+import contextlib, io, sys, traceback
+for name, code in CHECKS.items():
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, name, "exec"), {"__name__": name})
+        print(f"@@ {name} " + out.getvalue().replace(chr(10), " "))
+    except BaseException:
+        print(f"@@ {name} FAILED " + traceback.format_exc().replace(chr(10), chr(31)))
+"""
+
+
+@pytest.fixture(scope="module")
+def forced_outputs():
+    """Runs every registered check in one process with 4 forced CPU devices: {test name: output}."""
+    code = f"CHECKS = {CHECKS!r}\n" + RUNNER
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=FORCED)
     assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
+    lines = [line[3:] for line in res.stdout.splitlines() if line.startswith("@@ ")]
+    return dict(line.split(" ", 1) for line in lines)
 
 
-def test_sharded_assortment_rollout_equals_one_device():
-    out = run_forced(
-        """
+def run_forced(name: str, outputs: dict) -> str:
+    out = outputs[name]
+    assert not out.startswith("FAILED"), out.replace(chr(31), chr(10))[-3000:]
+    return out
+
+
+@forced_check(
+    """
         import jax, numpy as np
         from jaxretail.core.rollout import rollout
         from jaxretail.core.sharding import customer_mesh, shard_leading
@@ -46,15 +79,14 @@ def test_sharded_assortment_rollout_equals_one_device():
             raise AssertionError("an uneven split must be an error")
         print("OK", single.sum())
         """
-    )
+)
+def test_sharded_assortment_rollout_equals_one_device(forced_outputs):
+    out = run_forced("test_sharded_assortment_rollout_equals_one_device", forced_outputs)
     assert out.startswith("OK")
 
 
-def test_sharded_coupon_weeks_equal_one_device():
-    """Customers sharded by NamedSharding (jit partitions the step) and by jax.shard_map: both give the
-    single-device rewards, contexts and visits."""
-    out = run_forced(
-        """
+@forced_check(
+    """
         import jax, jax.numpy as jnp, numpy as np
         from jaxretail.core.sharding import customer_mesh, shard_leading
         from jaxretail.envs.coupon import get_config, sample_scenario
@@ -88,13 +120,16 @@ def test_sharded_coupon_weeks_equal_one_device():
             raise AssertionError("an uneven split must be an error")
         print("OK", float(r.sum()))
         """
-    )
+)
+def test_sharded_coupon_weeks_equal_one_device(forced_outputs):
+    """Customers sharded by NamedSharding (jit partitions the step) and by jax.shard_map: both give the
+    single-device rewards, contexts and visits."""
+    out = run_forced("test_sharded_coupon_weeks_equal_one_device", forced_outputs)
     assert out.startswith("OK")
 
 
-def test_shard_map_bandit_update_equals_the_single_device_update():
-    out = run_forced(
-        """
+@forced_check(
+    """
         import jax, jax.numpy as jnp, numpy as np
         from jaxretail.agents.bandits import linear
         from jaxretail.core.sharding import customer_mesh, shard_leading
@@ -110,7 +145,9 @@ def test_shard_map_bandit_update_equals_the_single_device_update():
             np.testing.assert_allclose(np.asarray(w), np.asarray(g), rtol=1e-5, atol=1e-4)
         print("OK")
         """
-    )
+)
+def test_shard_map_bandit_update_equals_the_single_device_update(forced_outputs):
+    out = run_forced("test_shard_map_bandit_update_equals_the_single_device_update", forced_outputs)
     assert out.startswith("OK")
 
 
