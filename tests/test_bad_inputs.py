@@ -815,6 +815,76 @@ handled("params of all four systems: flax serialization round trip", _serializat
         _check_round_trip)  # fmt: skip
 
 
+# ---------------------------------------------- a fresh user's break test of the params classes
+def _spec_idiom():
+    """The usual in_axes spec: every field None, one field 0 (a rebuilt tree replaces without checks)."""
+    return jax.tree.map(lambda _: None, AssortmentParams()).replace(price_weight=0)
+
+
+def _check_spec_idiom(spec):
+    assert spec.price_weight == 0 and spec.hype_weight is None
+
+
+handled("in_axes idiom tree.map(lambda _: None, p).replace(price_weight=0)", _spec_idiom, _check_spec_idiom)
+refuse("AssortmentParams(price_weight=[3 values]) (one coefficient for all items)",
+       lambda: AssortmentParams(price_weight=jnp.array([-0.8, -0.5, -0.2])), "price_weight")  # fmt: skip
+
+
+def _restored_with_nan():
+    from flax import serialization
+
+    state = serialization.to_state_dict(AssortmentParams())
+    state["price_weight"] = np.float32(np.nan)
+    return serialization.from_state_dict(AssortmentParams(), state)
+
+
+refuse("AssortmentParams restored with price_weight=nan", _restored_with_nan, "price_weight")
+
+
+@functools.cache
+def _single_params():
+    from jaxretail.envs.coupon import get_config
+    from jaxretail.envs.coupon.single import make_single_customer_env
+
+    env = make_single_customer_env(get_config("benchmark", category_sizes=(3, 2)), num_customers=4,
+                                   horizon=3, seed=0)  # fmt: skip
+    return env, env.default_params
+
+
+for field, value in (("horizon", -1), ("customers", jnp.array([99])), ("customers", jnp.array([1.7])),
+                     ("customers", [-5]), ("customers", jnp.zeros((0,), jnp.int32))):  # fmt: skip
+    refuse(f"SingleCustomerParams.replace({field}={value!r})",
+           lambda f=field, v=value: _single_params()[1].replace(**{f: v}), field)  # fmt: skip
+refuse("CouponParams first_customer=0.5", lambda: _coupon_replace(first_customer=0.5), "first_customer")
+refuse("CouponParams scenario.redemption_rate of length U - 1",
+       lambda: _coupon_scenario(redemption_rate=lambda v: v[:-1]), "redemption_rate")  # fmt: skip
+refuse("CouponParams scenario.visit_inertia of length U + 1",
+       lambda: _coupon_scenario(visit_inertia=lambda v: jnp.append(v, v[0])), "visit_inertia")  # fmt: skip
+refuse("CouponParams scenario.brand of another catalogue",
+       lambda: _coupon_scenario(brand=lambda v: v[:3]), "brand")  # fmt: skip
+
+
+def _list_category_sizes():
+    from jaxretail.envs.coupon import env as coupon_env
+    from jaxretail.envs.coupon import get_config, sample_scenario
+
+    cfg = get_config("benchmark", category_sizes=[3, 3, 2])
+    params = coupon_env.make_params(sample_scenario(jax.random.key(0), cfg, 8), cfg, block_size=8)
+    env = coupon_env.CouponEnv()
+    _, state = env.reset(jax.random.key(0), params)
+    out = jax.jit(env.step)(jax.random.key(1), state, jnp.zeros(8, jnp.int32), params)
+    return cfg, out
+
+
+def _check_list_category_sizes(result):
+    cfg, out = result
+    assert cfg.category_sizes == (3, 3, 2) and np.all(np.isfinite(np.asarray(out[2])))
+
+
+handled("get_config(category_sizes=[3, 3, 2]) (a list becomes a tuple; jit works)", _list_category_sizes,
+        _check_list_category_sizes)  # fmt: skip
+
+
 # ------------------------------------------------------------ an offers state of another dataset
 def _offers_env_params(seed, n=8):
     from jaxretail.envs.offers.env import OfferEnv

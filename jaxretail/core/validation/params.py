@@ -21,9 +21,15 @@ def checked_dataclass(clz: type) -> type:
     ``jax.grad`` -- so the node's unflatten builds the instance without ``__init__`` /
     ``__post_init__`` (``object.__new__`` and the fields set one by one), and those trees pass.
 
+    ``replace`` validates on an instance that was itself validated (built by a constructor,
+    ``make_params`` or a validated ``replace``); on a tree JAX rebuilt (a spec, a mask, a gradient, params
+    returned by a jitted function) it only swaps the fields, so the usual ``in_axes`` idiom
+    ``jax.tree.map(lambda _: None, p).replace(price_weight=0)`` works. A flax state dict restored
+    (``from_state_dict`` / ``from_bytes``, hence orbax restores) is validated when every restored value is
+    concrete, so params loaded from a file with a NaN are refused.
+
     Fields are split as in flax: ``struct.field(pytree_node=False)`` fields are static (aux data),
-    the others are children with ``GetAttrKey`` paths. ``replace`` and flax serialization work as for
-    ``flax.struct.dataclass`` (a restored state dict is rebuilt without re-validation).
+    the others are children with ``GetAttrKey`` paths.
     """
     import dataclasses
 
@@ -32,14 +38,28 @@ def checked_dataclass(clz: type) -> type:
 
     if "_flax_dataclass" in clz.__dict__:
         raise TypeError(f"{clz.__name__} is already a flax dataclass; decorate it only once")
+    check = clz.__dict__.get("__post_init__")
+
+    def post_init(self):
+        if check is not None:
+            check(self)
+        object.__setattr__(self, _VALIDATED, True)
+
+    clz.__post_init__ = post_init
     data_clz = dataclasses.dataclass(frozen=True)(clz)
     fields = dataclasses.fields(data_clz)
     meta = tuple(f.name for f in fields if not f.metadata.get("pytree_node", True))
     data = tuple(f.name for f in fields if f.metadata.get("pytree_node", True))
 
     def replace(self, **updates):
-        """A new instance with ``updates`` (validated like a direct construction)."""
-        return dataclasses.replace(self, **updates)
+        """A new instance with ``updates``: validated like a direct construction if ``self`` was."""
+        if self.__dict__.get(_VALIDATED, False):
+            return dataclasses.replace(self, **updates)
+        unknown = set(updates) - set(meta) - set(data)
+        if unknown:
+            raise TypeError(f"{clz.__name__}.replace() got unknown fields {sorted(unknown)}")
+        values = {n: updates.get(n, getattr(self, n)) for n in meta + data}
+        return rebuild(tuple(values[n] for n in meta), tuple(values[n] for n in data))
 
     def rebuild(aux, children):
         obj = object.__new__(data_clz)
@@ -67,13 +87,20 @@ def checked_dataclass(clz: type) -> type:
                 f"state dict of {clz.__name__} must hold the fields {list(data)}, got {sorted(state)}"
             )
         children = [serialization.from_state_dict(getattr(x, n), state[n], name=n) for n in data]
-        return rebuild(flatten(x)[1], children)
+        restored = rebuild(flatten(x)[1], children)
+        leaves = jax.tree.leaves(children)
+        if leaves and is_concrete(*leaves):
+            post_init(restored)  # params loaded from a file are checked like params built by hand
+        return restored
 
     data_clz.replace = replace
     jax.tree_util.register_pytree_with_keys(data_clz, flatten_with_keys, rebuild, flatten)
     serialization.register_serialization_state(data_clz, to_state_dict, from_state_dict)
     data_clz._flax_dataclass = True
     return data_clz
+
+
+_VALIDATED = "_jaxretail_validated"  # instance attribute (not a field): set once the checks passed
 
 
 def is_concrete(*values: Any) -> bool:

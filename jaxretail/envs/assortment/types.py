@@ -193,11 +193,16 @@ def _check_finite_over_horizon(d, t, fw, lag, coef) -> None:
 def _check_coefficients(d: int, t: int, coef: dict, owner: str | None = None):
     """Check the coefficients of :data:`_COEFFICIENTS` in ``coef`` (see :func:`make_params` for the
     rules); returns the feature weights ``[d]`` and lag effects ``[5]`` with their defaults filled in."""
+
+    def scalar(name):  # one coefficient for every item (a vmapped batch arrives as a tracer)
+        return None if is_traced(coef[name]) else ()
+
     for name in ("price_weight", "hype_weight", "saturation_weight"):
-        check_number(name, coef[name], owner=owner)
-    check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True, owner=owner)
-    check_number("draw_low", coef["draw_low"], low=0.0, owner=owner)
-    check_number("draw_high", coef["draw_high"], low=0.0, owner=owner)
+        check_number(name, coef[name], shape=scalar(name), owner=owner)
+    check_number("saturation_growth", coef["saturation_growth"], low=0.0, low_open=True,
+                 shape=scalar("saturation_growth"), owner=owner)  # fmt: skip
+    check_number("draw_low", coef["draw_low"], low=0.0, shape=scalar("draw_low"), owner=owner)
+    check_number("draw_high", coef["draw_high"], low=0.0, shape=scalar("draw_high"), owner=owner)
     concrete = not is_traced(coef["draw_low"]) and not is_traced(coef["draw_high"])
     if concrete and not np.all(np.asarray(coef["draw_low"]) < np.asarray(coef["draw_high"])):
         raise ConfigError(

@@ -111,6 +111,13 @@ class ScenarioConfig:
         return len(self.category_sizes)
 
     def __post_init__(self):
+        # the config is a static (hashed) field of the env params: sequences become tuples
+        for name in ("category_sizes", "coupon_levels"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got name={self.name!r}")
         validate(self)  # a direct ScenarioConfig(...) is checked like get_config
 
     def replace(self, **changes) -> ScenarioConfig:

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxretail.core import spaces
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment, EnvParams, EnvState, as_float32
+from jaxretail.core.validation import checked_dataclass, is_traced
 from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, CouponParams, CouponState, simulate_week
 
 
@@ -43,14 +45,36 @@ class SingleCustomerState(EnvState):
     inner: CouponState
 
 
-@struct.dataclass
+@checked_dataclass
 class SingleCustomerParams(EnvParams):
     """Build with :func:`single_customer_params` (stores the scenario's PRNG key as raw key data, so
-    the params are plain arrays that trainers can deep-copy even inside a trace, as rejax does)."""
+    the params are plain arrays that trainers can deep-copy even inside a trace, as rejax does).
+
+    Raises:
+      ValueError: built or replaced with an empty or non-integer id list, ids outside ``[0, U)`` or a
+        non-positive ``horizon``.
+    """
 
     population: CouponParams  # the whole scenario (U customers); scenario.noise_key as uint32 key data
     customers: jax.Array  # [M] int32 global ids reset draws from
     horizon: int = struct.field(pytree_node=False, default=10)  # weeks per episode
+
+    def __post_init__(self):
+        if not isinstance(self.population, CouponParams):
+            raise ValueError(f"population must be CouponParams, got {type(self.population).__name__}")
+        _check_ids(self.customers, self.population.num_customers)
+        h = self.horizon
+        if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
+            raise ValueError(f"horizon must be a positive integer, got horizon={h!r}")
+
+
+def _check_ids(customers, n: int) -> None:
+    """``customers``: a non-empty 1-D list of integer ids in ``[0, n)`` (a traced list passes)."""
+    if is_traced(customers):
+        return
+    ids = np.asarray(customers)
+    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= n:
+        raise ValueError(f"customers must be a non-empty list of integer ids in [0, {n}), got {customers!r}")
 
 
 def _is_key(x) -> bool:
@@ -67,10 +91,10 @@ def single_customer_params(
       ValueError: for an empty id list, ids outside ``[0, U)`` or a non-positive ``horizon``.
     """
     n = population.num_customers
+    if customers is not None:
+        _check_ids(customers, n)  # before the cast, which would truncate 1.7 to 1
     ids = jnp.arange(n, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
-    if ids.ndim != 1 or ids.size == 0 or bool(jnp.any((ids < 0) | (ids >= n))):
-        raise ValueError(f"customers must be a non-empty list of ids in [0, {n}), got {customers!r}")
-    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got horizon={horizon!r}")
     sc = population.scenario
     if _is_key(sc.noise_key):

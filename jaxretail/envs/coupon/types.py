@@ -153,6 +153,13 @@ SCENARIO_RULES = {
 }
 
 
+_PER_PRODUCT = ("category", "base_price", "brand", "beta_w_product", "quantity_intercept", "discount_start",
+                "discount_stay")  # fmt: skip
+_PER_CATEGORY = ("category_intercept", "category_slope")
+_PER_CUSTOMER = ("beta_w_customer", "visit_inertia", "redemption_rate")
+_SCALARS = ("visit_intercept", "visit_slope", "marketing_weight")
+
+
 def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
     """Every rule of :class:`CouponParams` (concrete values; tracers pass).
 
@@ -195,10 +202,16 @@ def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
         )
     if p.axis_name is not None and not isinstance(p.axis_name, str):
         raise ConfigError(f"{name('axis_name')} must be a mesh axis name or None, got {p.axis_name!r}")
-    if isinstance(p.first_customer, int | np.integer | bool):
+    if is_traced(p.first_customer):
+        pass  # a traced id (the single-customer view vmaps over customers)
+    elif isinstance(p.first_customer, int | np.integer | bool):
         check_int("first_customer", p.first_customer, 0, owner=owner)
-    else:
-        check_number("first_customer", p.first_customer, low=0.0, owner=owner)
+    else:  # a concrete array: an integer id >= 0
+        first = np.asarray(p.first_customer)
+        if first.shape != () or first.dtype.kind not in "iu" or first < 0:
+            raise ConfigError(
+                f"{name('first_customer')} must be an integer customer id >= 0, got first_customer={first!r}"
+            )
     sc = p.scenario
     if not isinstance(sc, Scenario):
         raise ConfigError(f"{name('scenario')} must be a Scenario (sample_scenario), got {type(sc).__name__}")
@@ -214,6 +227,17 @@ def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
             f"{name('num_customers')}={n} does not match the scenario's "
             f"{customers[0] if customers else 0} customers"
         )
+    sizes = {"I": p.config.num_products, "J": p.config.num_categories, "U": n}
+    for fields, axis in ((_PER_PRODUCT, "I"), (_PER_CATEGORY, "J"), (_PER_CUSTOMER, "U"), (_SCALARS, None)):
+        want = () if axis is None else (sizes[axis],)
+        for field in fields:
+            value = getattr(sc, field)
+            if not is_traced(value) and np.shape(value) != want:
+                size = "a scalar" if axis is None else f"{axis}={sizes[axis]}"
+                raise ConfigError(
+                    f"{name('scenario.' + field)} must have shape {want} ({size}), "
+                    f"got shape {np.shape(value)}"
+                )
     for field, (low, high) in SCENARIO_RULES.items():
         check_number(f"scenario.{field}", getattr(sc, field), low=low, high=high, owner=owner)
     if not is_traced(sc.category):
