@@ -32,10 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     from jaxretail.core.validation import cli_parser, int_at_least
 
+    def case_list(text: str) -> list[str]:
+        cases = [c.strip() for c in text.split(",") if c.strip()]
+        unknown = [c for c in cases if c not in CASES]
+        if not cases or unknown:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated subset of {', '.join(CASES)}, got {text!r}"
+            )
+        return cases
+
     ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     ap.add_argument("--scale", default="paper", choices=tuple(SCALES))
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
+    ap.add_argument(
+        "--cases",
+        type=case_list,
+        default=",".join(CASES),
+        help=f"comma-separated subset of {', '.join(CASES)}",
+    )
     ap.add_argument(
         "--repeats", type=int_at_least(1), default=None, help="timed repetitions per case (None: per scale)"
     )
@@ -44,28 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     import jax
     from common import DeviceUnavailableError, memory_bandwidth, peak_memory_bytes, select_device
-    from suite import CASES, SCALES, run_case
+    from suite import SCALES, run_case
 
     import jaxretail
     from jaxretail.evaluation.tables import git_commit
     from jaxretail.utils.atomic import atomic_write_text
 
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        print(f"error: unknown --cases {unknown}; choose from {', '.join(CASES)}", file=sys.stderr)
-        return 2
-    if args.repeats is not None and args.repeats < 1:
-        print(f"error: --repeats must be >= 1, got --repeats={args.repeats}", file=sys.stderr)
-        return 2
+    cases = args.cases
     try:
         device = select_device(args.device)
     except DeviceUnavailableError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        parser.error(str(err))
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "device": str(device),

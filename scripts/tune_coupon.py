@@ -26,8 +26,16 @@ import numpy as np  # noqa: E402
 
 from jaxretail.agents import dqn, ppo  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
-from jaxretail.agents.tuning import FloatRange, last_mean, tune  # noqa: E402
-from jaxretail.core.validation import catalogue_sizes, seed_flag  # noqa: E402
+from jaxretail.agents.tuning import FloatRange, last_mean, open_study, tune  # noqa: E402
+from jaxretail.core.validation import (  # noqa: E402
+    ConfigError,
+    catalogue_sizes,
+    check_flags,
+    cli_parser,
+    int_at_least,
+    run_cli,
+    seed_flag,
+)
 from jaxretail.core.vector import batched  # noqa: E402
 from jaxretail.envs.coupon.configs import CONFIGS, get_config  # noqa: E402
 from jaxretail.envs.coupon.single import make_single_customer_env  # noqa: E402
@@ -38,41 +46,52 @@ SEARCH = {
     "dqn": {"learning_rate": FloatRange(1e-4, 3e-2, log=True), "exploration_fraction": FloatRange(0.1, 0.9),
             "epsilon_end": FloatRange(0.01, 0.2), "tau": FloatRange(0.05, 1.0)},
 }  # fmt: skip
+PPO_MINIBATCHES = 4
+DQN_BUFFER = 4096
 
 
-def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = cli_parser(__doc__.split("\n\n")[0])
     ap.add_argument("--agent", choices=("ppo", "dqn"), default="ppo")
-    ap.add_argument("--config", default="benchmark", help=f"scenario configuration, one of {sorted(CONFIGS)}")
-    ap.add_argument("--category-sizes", default=None, help="override the catalogue, e.g. 3,3,2")
-    ap.add_argument("--customers", type=int, default=256)
-    ap.add_argument("--horizon", type=int, default=10, help="weeks per episode")
-    ap.add_argument("--envs", type=int, default=32, help="customers trained in parallel per trial")
-    ap.add_argument("--updates", type=int, default=50)
-    ap.add_argument("--batch-size", type=int, default=8, help="trials per compiled run")
-    ap.add_argument("--max-batches", type=int, default=10)
-    ap.add_argument("--patience", type=int, default=3, help="batches without improvement before stopping")
+    ap.add_argument("--config", default="benchmark", choices=sorted(CONFIGS), help="scenario configuration")
     ap.add_argument(
-        "--storage", default=None, help="Optuna storage, e.g. sqlite:///tune.db (default: memory)"
+        "--category-sizes", type=catalogue_sizes, default=None, help="override the catalogue, e.g. 3,3,2"
+    )
+    ap.add_argument("--customers", type=int_at_least(1), default=256)
+    ap.add_argument("--horizon", type=int_at_least(1), default=10, help="weeks per episode")
+    envs = f"customers per trial (ppo: a multiple of {PPO_MINIBATCHES}; dqn: at most {DQN_BUFFER})"
+    ap.add_argument("--envs", type=int_at_least(1), default=32, help=envs)
+    ap.add_argument("--updates", type=int_at_least(1), default=50)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=8, help="trials per compiled run")
+    ap.add_argument("--max-batches", type=int_at_least(1), default=10)
+    ap.add_argument(
+        "--patience", type=int_at_least(1), default=3, help="batches without improvement before stopping"
+    )
+    ap.add_argument(
+        "--storage", default=None, help="Optuna storage URL, e.g. sqlite:///tune.db (None: in memory)"
     )
     ap.add_argument("--study-name", default="tune_coupon")
     ap.add_argument("--seed", type=seed_flag, default=0)
-    ap.add_argument("--compare", type=int, default=0, help="also time N trials one at a time")
-    args = ap.parse_args(argv)
-    for name in ("customers", "horizon", "envs", "updates", "batch_size", "max_batches", "patience"):
-        if getattr(args, name) < 1:
-            ap.exit(2, f"tune_coupon: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}\n")
-    if args.compare < 0:
-        ap.exit(2, f"tune_coupon: --compare must be >= 0, got {args.compare}\n")
-    if args.config not in CONFIGS:
-        ap.exit(2, f"tune_coupon: --config must be one of {sorted(CONFIGS)}, got {args.config!r}\n")
+    ap.add_argument("--compare", type=int_at_least(0), default=0, help="also time N trials one at a time")
+    return ap
+
+
+def check_args(args: argparse.Namespace):
+    """Validate every flag and open the study before anything is computed; returns
+    ``(study, trainer, default_hyper)``. Raises ConfigError / ValueError naming the flag."""
+    check_flags(args, [
+        ("--envs", lambda a: a.agent != "ppo" or a.envs % PPO_MINIBATCHES == 0,
+         f"a multiple of {PPO_MINIBATCHES} with --agent ppo (its minibatches)"),
+        ("--envs", lambda a: a.agent != "dqn" or a.envs <= DQN_BUFFER,
+         f"at most {DQN_BUFFER} with --agent dqn (its replay buffer)"),
+    ])  # fmt: skip
     if args.category_sizes is not None:
         try:
-            args.category_sizes = catalogue_sizes(args.category_sizes)
             get_config(args.config, category_sizes=args.category_sizes)
-        except (ValueError, argparse.ArgumentTypeError) as err:
-            ap.exit(2, f"tune_coupon: --category-sizes {err}\n")
-    return args
+        except ValueError as err:
+            raise ConfigError(f"--category-sizes {err}") from err
+    study = open_study(args.storage, args.study_name, args.seed, "--storage")
+    return (study, *build(args))
 
 
 def build(args):
@@ -85,22 +104,21 @@ def build(args):
     )
     venv = batched(env, env.default_params, args.envs)
     if args.agent == "ppo":
-        cfg = ppo.PPOConfig(num_updates=args.updates, num_steps=args.horizon, num_minibatches=4)
+        cfg = ppo.PPOConfig(num_updates=args.updates, num_steps=args.horizon, num_minibatches=PPO_MINIBATCHES)
         return ppo.make_trainer(cfg, venv), ppo.PPOHyper()
-    cfg = dqn.DQNConfig(num_updates=args.updates, batch_size=64, buffer_size=4096, learning_starts=256)
+    cfg = dqn.DQNConfig(num_updates=args.updates, batch_size=64, buffer_size=DQN_BUFFER, learning_starts=256)
     return dqn.make_trainer(cfg, venv), dqn.DQNHyper()
 
 
 def main(argv=None) -> None:
     import optuna
 
-    args = parse(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trainer, default = build(args)
-    study = optuna.create_study(
-        study_name=args.study_name, storage=args.storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=args.seed),
-    )  # fmt: skip
+    run_cli(build_parser(), argv, check_args, run)
+
+
+def run(args: argparse.Namespace, built) -> None:
+    study, trainer, default = built
     key = jax.random.key(args.seed)
     score = last_mean("mean_reward")
     out = tune(

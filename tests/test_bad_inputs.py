@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -1013,6 +1014,22 @@ BENCH_CLI = [
     (["--device", "quantum"], "--device"),
     (["--scale", "huge"], "--scale"),
     (["--cases", "foo"], "--cases"),
+    (["--cases", ","], "--cases"),
+]
+TUNE_COUPON_CLI = [
+    (["--storage", "foo://bar"], "--storage"),  # no such database backend
+    (["--storage", ""], "--storage"),
+    (["--storage", "sqlite:///nonexistent_dir/x/t.db"], "--storage"),
+    (["--storage", "{sqlite_folder}"], "--storage"),  # the database path is a folder
+    (["--storage", "{sqlite_not_a_db}"], "--storage"),  # a text file: opening the study fails
+    (["--seed", "-1"], "--seed"),
+    (["--customers", "0"], "--customers"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--compare", "-1"], "--compare"),
+    (["--envs", "3"], "--envs"),  # PPO's 4 minibatches must divide the parallel customers
+    (["--agent", "dqn", "--envs", "5000"], "--envs"),  # more than the replay buffer holds
+    (["--config", "nope"], "--config"),
+    (["--category-sizes", "0,2"], "--category-sizes"),
 ]
 
 
@@ -1046,7 +1063,8 @@ def _cli(main, argv, out: bool = True):
             except SystemExit as exc:
                 code = exc.code
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
-        if code == 2 and len(lines) == 1 and "error:" in lines[0] and "Traceback" not in err.getvalue():
+        one_line = len(lines) == 1 and re.match(r"\S+: error: ", lines[0]) is not None  # prog: error: ...
+        if code == 2 and one_line and "Traceback" not in err.getvalue():
             raise CliExitError(lines[0])
         return code, err.getvalue()
 
@@ -1076,6 +1094,13 @@ for argv, flag in OFFERS_CLI:
     )
 for argv, flag in BENCH_CLI:
     refuse(f"bench {' '.join(argv)}", _cli(_script_main("bench"), argv), flag, CliExitError)
+for argv, flag in TUNE_COUPON_CLI:
+    refuse(
+        f"tune_coupon {' '.join(argv)}",
+        _cli(_script_main("tune_coupon"), argv, out=False),
+        flag,
+        CliExitError,
+    )
 
 
 # ------------------------------------------------------------------------------- output folders
@@ -1256,6 +1281,16 @@ def _benchmark_seed0_folder():
 
 PLACEHOLDERS["{seed0}"] = _benchmark_seed0_folder
 PLACEHOLDERS["{seed0_other}"] = lambda: _folder({"seed": 0})
+PLACEHOLDERS["{sqlite_folder}"] = lambda: f"sqlite:///{tempfile.mkdtemp(dir=_TMP.name)}"
+
+
+def _sqlite_not_a_db():
+    path = Path(tempfile.mkdtemp(dir=_TMP.name)) / "notes.db"
+    path.write_text("not a database, just text\n" * 100)
+    return f"sqlite:///{path}"
+
+
+PLACEHOLDERS["{sqlite_not_a_db}"] = _sqlite_not_a_db
 refuse(
     "coupon_benchmark --seed 1 into a folder holding a seed-0 run",
     _cli(
@@ -1405,6 +1440,7 @@ def _parsers():
         "coupon_sweep": coupon_sweep.build_parser(),
         "multihost_example": _script_main("multihost_example").__globals__["build_parser"](),
         "bench": _script_main("bench").__globals__["build_parser"](),
+        "tune_coupon": _script_main("tune_coupon").__globals__["build_parser"](),
         "evaluate_pricing": _script_main("evaluate_pricing").__globals__["build_parser"](),
         "evaluate_offers": _script_main("evaluate_offers").__globals__["build_parser"](),
     }

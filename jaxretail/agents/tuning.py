@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -24,6 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxretail.agents.training import Trainer, make_train
+from jaxretail.core.validation import ConfigError
+
+STORAGE_RULE = (
+    "an Optuna RDB URL like sqlite:///tune.db whose folder exists, or a database URL whose driver "
+    "is installed (omit it for an in-memory study)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +134,67 @@ def tune(
         "seconds": seconds,
         "trials_per_second": told / seconds,
     }
+
+
+def check_storage(storage: str | None, field: str = "storage") -> str | None:
+    """Check an Optuna storage URL before anything is computed; ``None`` (in memory) passes.
+
+    Accepts what ``optuna.create_study(storage=...)`` opens as a string: an SQLAlchemy database URL
+    whose dialect and DB-API driver are installed; for SQLite the database file's folder must exist
+    (``sqlite://`` and ``sqlite:///:memory:`` are in-memory databases).
+
+    Raises:
+      ConfigError: naming ``field``, the value and what is allowed, e.g. for ``foo://bar`` (an unknown
+        backend), ``""`` or ``sqlite:///missing/dir/t.db``.
+    """
+    if storage is None:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    def refuse(reason: str):
+        raise ConfigError(f"{field} must be {STORAGE_RULE}, got {field}={storage!r} ({reason})")
+
+    try:
+        url = make_url(storage)
+    except (ArgumentError, ValueError, TypeError):
+        refuse("not a database URL")
+    try:
+        dialect = url.get_dialect()
+    except ArgumentError:  # NoSuchModuleError: no such backend / dialect
+        refuse(f"unknown database backend {url.drivername!r}")
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        refuse(f"its driver is not installed: {err}")
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database).expanduser()
+        if path.is_dir():
+            refuse(f"{path} is a folder, not a database file")
+        if not path.parent.is_dir():
+            refuse(f"the folder {path.parent} does not exist")
+    return storage
+
+
+def open_study(storage: str | None, study_name: str, seed: int, field: str = "storage"):
+    """``optuna.create_study`` (maximise, TPE seeded with ``seed``, resuming a study of that name).
+
+    Raises:
+      ConfigError: the storage cannot be opened (refused by :func:`check_storage`, or a database that
+        does not answer, a file that is not a database, a schema of another Optuna version).
+    """
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    check_storage(storage, field)
+    try:
+        return optuna.create_study(
+            study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+        )  # fmt: skip
+    except (SQLAlchemyError, ImportError, RuntimeError, optuna.exceptions.OptunaError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{field}={storage!r} could not be opened: {first}") from err
 
 
 def _add_axis(tree):
