@@ -136,6 +136,20 @@ def test_gymnasium_adapter_samples_only_valid_subsets_and_refuses_invalid_ones()
         venv.step(bad)
 
 
+def test_gymnasium_subset_space_flattens_like_a_mask():
+    import gymnasium
+
+    utils = gymnasium.spaces.utils
+    venv = make_gymnasium_vector_env(BASE, num_envs=3, seed=0)
+    for space in (venv.single_action_space, venv.action_space):
+        x = space.sample()
+        flat = utils.flatten(space, x)
+        assert utils.flatdim(space) == flat.size == x.size and utils.flatten_space(space).contains(flat)
+        back = utils.unflatten(space, flat)
+        np.testing.assert_array_equal(back, x)
+        assert space.contains(back)
+
+
 def test_every_exported_space_samples_what_contains_and_the_env_accept():
     keys = jax.random.split(jax.random.key(0), 64)
     exported = [

@@ -109,6 +109,25 @@ def _subset_space_class():
     def _batch(space, n: int = 1):
         return FixedSizeSubsetSpace(space.n, space.k, (int(n),) + space.batch)
 
+    # flattened, a mask is its own 0/1 vector (as gymnasium flattens MultiBinary)
+    utils = gymnasium.spaces.utils
+
+    @utils.flatdim.register(FixedSizeSubsetSpace)
+    def _flatdim(space) -> int:
+        return int(np.prod(space.shape))
+
+    @utils.flatten.register(FixedSizeSubsetSpace)
+    def _flatten(space, x):
+        return np.asarray(x, space.dtype).flatten()
+
+    @utils.unflatten.register(FixedSizeSubsetSpace)
+    def _unflatten(space, x):
+        return np.asarray(x, space.dtype).reshape(space.shape)
+
+    @utils.flatten_space.register(FixedSizeSubsetSpace)
+    def _flatten_space(space):
+        return gymnasium.spaces.Box(0, 1, (int(np.prod(space.shape)),), space.dtype)
+
     return FixedSizeSubsetSpace
 
 
