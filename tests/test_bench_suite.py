@@ -76,7 +76,10 @@ def _bench_main(argv, capsys):
     for folder in ("scripts", "benchmarks"):
         if str(ROOT / folder) not in sys.path:
             sys.path.insert(0, str(ROOT / folder))
-    code = importlib.import_module("bench").main(argv)
+    try:
+        code = importlib.import_module("bench").main(argv)
+    except SystemExit as exit_:  # a bad flag is a parser error: one line, status 2
+        code = exit_.code
     return code, capsys.readouterr().err
 
 
