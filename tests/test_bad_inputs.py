@@ -865,6 +865,56 @@ refuse("CouponParams scenario.brand of another catalogue",
        lambda: _coupon_scenario(brand=lambda v: v[:3]), "brand")  # fmt: skip
 
 
+# params moved to the device or returned by jit are still params: replace checks them
+refuse("device_put(AssortmentParams()).replace(price_weight=nan)",
+       lambda: jax.device_put(AssortmentParams()).replace(price_weight=NAN), "price_weight")  # fmt: skip
+refuse("jit(identity)(AssortmentParams()).replace(price_weight=nan)",
+       lambda: jax.jit(lambda q: q)(AssortmentParams()).replace(price_weight=NAN),
+       "price_weight")  # fmt: skip
+
+
+def _offers_stale_id():
+    from jaxretail.envs.offers.env import OfferEnv
+    from jaxretail.envs.offers.env import make_params as offer_params
+
+    env, mine = OfferEnv(), offer_params(*_offer_data(8, 0))
+    _, state = env.reset(jax.random.key(0), mine)
+    features, labels = _offer_data(9, 1)
+    other = jax.device_put(mine).replace(features=jnp.asarray(features), labels=jnp.asarray(labels))
+    return env.step_env(jax.random.key(1), state, jnp.asarray(1), other)
+
+
+refuse("offers params device_put(...).replace(other data): the state is of another dataset", _offers_stale_id,
+       "dataset")  # fmt: skip
+
+
+def _orbax_restore_then_check():
+    import tempfile
+
+    import orbax.checkpoint as ocp
+
+    from jaxretail.core.validation import check_params
+
+    good = AssortmentParams()
+    # a NaN put in by tree.map (a rebuilt tree, never checked), as a file written elsewhere could hold
+    bad = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.float32(np.nan) if jax.tree_util.keystr(path) == ".price_weight" else x, good
+    )
+    with tempfile.TemporaryDirectory() as d:
+        ckpt = ocp.StandardCheckpointer()
+        ckpt.save(f"{d}/c", bad)
+        ckpt.wait_until_finished()
+        restored = ckpt.restore(f"{d}/c", good)
+    return check_params(restored)
+
+
+refuse("orbax-restored params with a NaN, then check_params", _orbax_restore_then_check, "price_weight")
+for field, value in (("latent_seeds", jnp.ones(2, jnp.uint32)), ("latent_seeds", jnp.ones(3)),
+                     ("noise_key", jnp.ones(5))):  # fmt: skip
+    refuse(f"CouponParams scenario.{field} shape {value.shape} dtype {value.dtype}",
+           lambda f=field, v=value: _coupon_scenario(**{f: lambda _: v}), field)  # fmt: skip
+
+
 def _list_category_sizes():
     from jaxretail.envs.coupon import env as coupon_env
     from jaxretail.envs.coupon import get_config, sample_scenario

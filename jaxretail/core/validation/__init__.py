@@ -38,7 +38,7 @@ from jaxretail.core.validation.cli import (
     run_cli,
     seed_flag,
 )
-from jaxretail.core.validation.params import checked_dataclass, fingerprint, is_concrete
+from jaxretail.core.validation.params import check_params, checked_dataclass, fingerprint, is_concrete
 
 __all__ = [
     "SEED_MAX",
@@ -50,6 +50,7 @@ __all__ = [
     "check_flags",
     "check_int",
     "check_number",
+    "check_params",
     "check_positive_ints",
     "check_probability",
     "check_ranges",

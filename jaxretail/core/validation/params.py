@@ -21,12 +21,12 @@ def checked_dataclass(clz: type) -> type:
     ``jax.grad`` -- so the node's unflatten builds the instance without ``__init__`` /
     ``__post_init__`` (``object.__new__`` and the fields set one by one), and those trees pass.
 
-    ``replace`` validates on an instance that was itself validated (built by a constructor,
-    ``make_params`` or a validated ``replace``); on a tree JAX rebuilt (a spec, a mask, a gradient, params
-    returned by a jitted function) it only swaps the fields, so the usual ``in_axes`` idiom
+    ``replace`` validates its result. On a tree JAX rebuilt that is not a parameter set itself (a spec,
+    a mask, a gradient) it only swaps the fields, so the usual ``in_axes`` idiom
     ``jax.tree.map(lambda _: None, p).replace(price_weight=0)`` works. A flax state dict restored
     (``from_state_dict`` / ``from_bytes``, hence orbax restores) is validated when every restored value is
-    concrete, so params loaded from a file with a NaN are refused.
+    concrete, so params loaded from a file with a NaN are refused. Trees that other libraries rebuild
+    themselves (an orbax restore) are not: call :func:`check_params` on them.
 
     Fields are split as in flax: ``struct.field(pytree_node=False)`` fields are static (aux data),
     the others are children with ``GetAttrKey`` paths.
@@ -52,14 +52,32 @@ def checked_dataclass(clz: type) -> type:
     data = tuple(f.name for f in fields if f.metadata.get("pytree_node", True))
 
     def replace(self, **updates):
-        """A new instance with ``updates``: validated like a direct construction if ``self`` was."""
+        """A new instance with ``updates``, validated like a direct construction.
+
+        On a tree JAX rebuilt (``device_put``, a jit output, a spec or a mask) the result is validated
+        too, unless ``self`` itself fails the checks: then ``self`` is not a parameter set (an ``in_axes``
+        spec of ``None`` / ``0``, a mask) and the fields are only swapped.
+        """
         if self.__dict__.get(_VALIDATED, False):
             return dataclasses.replace(self, **updates)
         unknown = set(updates) - set(meta) - set(data)
         if unknown:
             raise TypeError(f"{clz.__name__}.replace() got unknown fields {sorted(unknown)}")
         values = {n: updates.get(n, getattr(self, n)) for n in meta + data}
-        return rebuild(tuple(values[n] for n in meta), tuple(values[n] for n in data))
+        out = rebuild(tuple(values[n] for n in meta), tuple(values[n] for n in data))
+        try:
+            post_init(out)
+        except (ValueError, TypeError):
+            if _passes(self):
+                raise  # real params broken by the update
+        return out
+
+    def _passes(obj) -> bool:
+        try:
+            post_init(rebuild(flatten(obj)[1], flatten(obj)[0]))
+        except (ValueError, TypeError):
+            return False
+        return True
 
     def rebuild(aux, children):
         obj = object.__new__(data_clz)
@@ -98,6 +116,13 @@ def checked_dataclass(clz: type) -> type:
     serialization.register_serialization_state(data_clz, to_state_dict, from_state_dict)
     data_clz._flax_dataclass = True
     return data_clz
+
+
+def check_params(params: Any) -> Any:
+    """Run the checks of a :func:`checked_dataclass` instance (e.g. params restored by orbax, which
+    rebuilds the tree without them) and return it; raises the class's ``ConfigError``."""
+    type(params).__post_init__(params)
+    return params
 
 
 _VALIDATED = "_jaxretail_validated"  # instance attribute (not a field): set once the checks passed

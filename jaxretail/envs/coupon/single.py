@@ -32,7 +32,7 @@ from flax import struct
 from jaxretail.core import spaces
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment, EnvParams, EnvState, as_float32
-from jaxretail.core.validation import checked_dataclass, is_traced
+from jaxretail.core.validation import ConfigError, checked_dataclass, is_traced
 from jaxretail.envs.coupon.env import CONTEXT_FEATURES, CouponEnv, CouponParams, CouponState, simulate_week
 
 
@@ -61,20 +61,24 @@ class SingleCustomerParams(EnvParams):
 
     def __post_init__(self):
         if not isinstance(self.population, CouponParams):
-            raise ValueError(f"population must be CouponParams, got {type(self.population).__name__}")
-        _check_ids(self.customers, self.population.num_customers)
+            raise ConfigError(
+                f"SingleCustomerParams.population must be CouponParams, got {type(self.population).__name__}"
+            )
+        _check_ids(self.customers, self.population.num_customers, "SingleCustomerParams.")
         h = self.horizon
         if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
-            raise ValueError(f"horizon must be a positive integer, got horizon={h!r}")
+            raise ConfigError(f"SingleCustomerParams.horizon must be a positive integer, got horizon={h!r}")
 
 
-def _check_ids(customers, n: int) -> None:
+def _check_ids(customers, n: int, owner: str = "") -> None:
     """``customers``: a non-empty 1-D list of integer ids in ``[0, n)`` (a traced list passes)."""
     if is_traced(customers):
         return
     ids = np.asarray(customers)
     if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= n:
-        raise ValueError(f"customers must be a non-empty list of integer ids in [0, {n}), got {customers!r}")
+        raise ConfigError(
+            f"{owner}customers must be a non-empty list of integer ids in [0, {n}), got {customers!r}"
+        )
 
 
 def _is_key(x) -> bool:

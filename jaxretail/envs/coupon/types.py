@@ -238,6 +238,21 @@ def check_coupon_params(p: CouponParams, owner: str | None = None) -> None:
                     f"{name('scenario.' + field)} must have shape {want} ({size}), "
                     f"got shape {np.shape(value)}"
                 )
+    seeds = sc.latent_seeds
+    if not is_traced(seeds) and (np.shape(seeds) != (3,) or np.asarray(seeds).dtype != np.uint32):
+        raise ConfigError(
+            f"{name('scenario.latent_seeds')} must be 3 uint32 seeds (sample_scenario), got "
+            f"shape {np.shape(seeds)} dtype {getattr(seeds, 'dtype', type(seeds).__name__)}"
+        )
+    key = sc.noise_key
+    if not is_traced(key):
+        typed = hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        raw = not typed and hasattr(key, "dtype") and np.dtype(key.dtype) == np.uint32 and np.ndim(key) == 1
+        if not (typed and np.shape(key) == ()) and not raw:
+            raise ConfigError(
+                f"{name('scenario.noise_key')} must be one PRNG key (jax.random.key) or its uint32 key data, "
+                f"got shape {np.shape(key)} dtype {getattr(key, 'dtype', type(key).__name__)}"
+            )
     for field, (low, high) in SCENARIO_RULES.items():
         check_number(f"scenario.{field}", getattr(sc, field), low=low, high=high, owner=owner)
     if not is_traced(sc.category):
