@@ -204,29 +204,15 @@ def _check_params(p: PricingParams, owner: str | None = None) -> None:
 
 
 def _int_at_least(name, value, minimum):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or int(value) != value
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
+    """An integer >= ``minimum`` (a whole float such as ``10.0`` is taken as the integer)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_int(name, value, minimum)
 
 
 def _finite(name, value, minimum=None, maximum=None, strict=False):
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and minimum is not None:
-        ok = value > minimum if strict else value >= minimum
-    if ok and maximum is not None:
-        ok = value <= maximum
-    if not ok:
-        rule = "a finite number"
-        if minimum is not None:
-            rule += f" {'>' if strict else '>='} {minimum}"
-        if maximum is not None:
-            rule += f" and <= {maximum}"
-        raise ValueError(f"{name} must be {rule}, got {name}={value!r}")
+    """A Python float of one finite number within the bounds (``minimum`` exclusive when ``strict``)."""
+    check_number(name, value, low=minimum, high=maximum, low_open=strict, shape=())
     return float(value)
 
 
