@@ -1121,36 +1121,20 @@ def _cli(main, argv, out: bool = True):
     return call
 
 
-for argv, flag in ASSORTMENT_CLI:
-    refuse(f"evaluate_assortment {' '.join(argv)}", _cli(assortment_report.main, argv), flag, CliExitError)
-for argv, flag in COUPON_BENCHMARK_CLI:
-    refuse(f"coupon_benchmark {' '.join(argv)}", _cli(coupon_benchmark.main, argv), flag, CliExitError)
-for argv, flag in COUPON_SWEEP_CLI:
-    refuse(f"coupon_sweep {' '.join(argv)}", _cli(coupon_sweep.main, argv), flag, CliExitError)
-for argv, flag in MULTIHOST_CLI:
-    refuse(
-        f"multihost_example {' '.join(argv)}",
-        _cli(_script_main("multihost_example"), argv, out=False),
-        flag,
-        CliExitError,
-    )
-for argv, flag in PRICING_CLI:
-    refuse(
-        f"evaluate_pricing {' '.join(argv)}", _cli(_script_main("evaluate_pricing"), argv), flag, CliExitError
-    )
-for argv, flag in OFFERS_CLI:
-    refuse(
-        f"evaluate_offers {' '.join(argv)}", _cli(_script_main("evaluate_offers"), argv), flag, CliExitError
-    )
-for argv, flag in BENCH_CLI:
-    refuse(f"bench {' '.join(argv)}", _cli(_script_main("bench"), argv), flag, CliExitError)
-for argv, flag in TUNE_COUPON_CLI:
-    refuse(
-        f"tune_coupon {' '.join(argv)}",
-        _cli(_script_main("tune_coupon"), argv, out=False),
-        flag,
-        CliExitError,
-    )
+# command, its main, its bad inputs, whether it takes --out
+CLI_TABLES = [
+    ("evaluate_assortment", assortment_report.main, ASSORTMENT_CLI, True),
+    ("coupon_benchmark", coupon_benchmark.main, COUPON_BENCHMARK_CLI, True),
+    ("coupon_sweep", coupon_sweep.main, COUPON_SWEEP_CLI, True),
+    ("multihost_example", _script_main("multihost_example"), MULTIHOST_CLI, False),
+    ("evaluate_pricing", _script_main("evaluate_pricing"), PRICING_CLI, True),
+    ("evaluate_offers", _script_main("evaluate_offers"), OFFERS_CLI, True),
+    ("bench", _script_main("bench"), BENCH_CLI, True),
+    ("tune_coupon", _script_main("tune_coupon"), TUNE_COUPON_CLI, False),
+]
+for command, main, table, takes_out in CLI_TABLES:
+    for argv, flag in table:
+        refuse(f"{command} {' '.join(argv)}", _cli(main, argv, out=takes_out), flag, CliExitError)
 
 
 # ------------------------------------------------------------------------------- output folders
