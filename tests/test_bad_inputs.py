@@ -857,6 +857,20 @@ for field, value in (("horizon", -1), ("customers", jnp.array([99])), ("customer
     refuse(f"SingleCustomerParams.replace({field}={value!r})",
            lambda f=field, v=value: _single_params()[1].replace(**{f: v}), field)  # fmt: skip
 refuse("CouponParams first_customer=0.5", lambda: _coupon_replace(first_customer=0.5), "first_customer")
+
+
+def _single_env(**kw):
+    from jaxretail.envs.coupon import get_config
+    from jaxretail.envs.coupon.single import make_single_customer_env
+
+    cfg = get_config("benchmark", category_sizes=(3, 2))
+    return make_single_customer_env(cfg, num_customers=4, seed=0, **kw)
+
+
+for field, value in (("horizon", 2.5), ("customers", [1.7])):  # were truncated to 2 and 1
+    refuse(f"make_single_customer_env({field}={value!r})", lambda f=field, v=value: _single_env(**{f: v}),
+           field)  # fmt: skip
+
 refuse("CouponParams scenario.redemption_rate of length U - 1",
        lambda: _coupon_scenario(redemption_rate=lambda v: v[:-1]), "redemption_rate")  # fmt: skip
 refuse("CouponParams scenario.visit_inertia of length U + 1",

@@ -98,12 +98,10 @@ def single_customer_params(
     if customers is not None:
         _check_ids(customers, n)  # before the cast, which would truncate 1.7 to 1
     ids = jnp.arange(n, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got horizon={horizon!r}")
     sc = population.scenario
     if _is_key(sc.noise_key):
         sc = sc.replace(noise_key=jax.random.key_data(sc.noise_key))
-    return SingleCustomerParams(population.replace(scenario=sc), ids, int(horizon))
+    return SingleCustomerParams(population.replace(scenario=sc), ids, horizon)  # checks the horizon
 
 
 def customer_params(params: SingleCustomerParams, customer: jax.Array) -> CouponParams:
@@ -194,11 +192,4 @@ def make_single_customer_env(
     cfg = get_config(cfg) if isinstance(cfg, str) else cfg
     scenario = sample_scenario(jax.random.key(seed), cfg, num_customers)
     pop = make_params(scenario, cfg, **{"block_size": 64, **param_kwargs})
-    ids = (
-        jnp.arange(num_customers, dtype=jnp.int32) if customers is None else jnp.asarray(customers, jnp.int32)
-    )
-    if ids.ndim != 1 or ids.size == 0 or bool(jnp.any((ids < 0) | (ids >= num_customers))):
-        raise ValueError(
-            f"customers must be a non-empty list of ids in [0, {num_customers}), got {customers!r}"
-        )
-    return SingleCustomerCoupon(SingleCustomerParams(pop, ids, int(horizon)))
+    return SingleCustomerCoupon(single_customer_params(pop, customers, horizon))
