@@ -72,9 +72,10 @@ def checked_dataclass(clz: type) -> type:
                 raise  # real params broken by the update
         return out
 
-    def _passes(obj) -> bool:
+    def _passes(obj) -> bool:  # on a copy: the flag marks validated instances only
+        children, aux = flatten(obj)
         try:
-            post_init(rebuild(flatten(obj)[1], flatten(obj)[0]))
+            post_init(rebuild(aux, children))
         except (ValueError, TypeError):
             return False
         return True
