@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -40,7 +41,7 @@ from jaxretail.agents.structured import top_k_mask
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.choice import mnl
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, subset_masks
-from jaxretail.envs.assortment.env import observation, utilities
+from jaxretail.envs.assortment.env import feature_weights, observation, utilities
 from jaxretail.jobs import assortment_learning as al
 from jaxretail.utils import atomic_write_text
 
@@ -113,12 +114,18 @@ def rollout_bound(env, params, seeds, m, r):
     return np.asarray(exp_rev), [np.asarray(x) for x in roll]
 
 
-def oracle_critic_reward(p, x, action, k):
-    """Exact MNL expected revenue of ``action`` read off the paper-mode features ``x`` (rows f1, f2, h,
-    sigma, p): the critic SRL would have if ``critic_rew`` were perfect. ``p`` and ``k`` are unused."""
-    del p, k
-    theta = 0.3 * x[0] + 0.5 * x[1] + 0.6 * x[2] - 0.4 * x[3] - 0.8 * x[4]
-    return mnl.expected_revenue(theta, action > 0.5, x[4])
+def exact_critic_reward(params):
+    """``critic_rew`` replaced by the exact MNL expected revenue of ``action``, read off the paper-mode
+    features ``x`` (rows f_1..f_d, h, sigma, p) with the env's utility weights; ignores its parameters."""
+    d = params.num_features
+
+    def critic(p, x, action, k):
+        del p, k
+        theta = feature_weights(params) @ x[:d] + params.hype_weight * x[d]
+        theta = theta + params.saturation_weight * x[d + 1] + params.price_weight * x[d + 2]
+        return mnl.expected_revenue(theta, action > 0.5, x[d + 2])
+
+    return critic
 
 
 def train_srl(spec, init_seeds, episodes, oracle=False, temperature=1.0):
@@ -127,7 +134,7 @@ def train_srl(spec, init_seeds, episodes, oracle=False, temperature=1.0):
     trainer = al.make_trainer("srl", "paper", spec, episodes=episodes, dynamic=not oracle, temperature=temp)
     keys = jax.vmap(jax.random.key)(jnp.asarray(init_seeds, jnp.uint32))
     learned = coaml.critic_reward
-    coaml.critic_reward = oracle_critic_reward if oracle else learned  # read when the trainer is traced
+    coaml.critic_reward = exact_critic_reward(spec.params) if oracle else learned  # read at tracing
     try:
         res = run_trainer(trainer, keys, None, None, chunk_updates=20, progress=True)
     finally:
@@ -183,7 +190,12 @@ def critic_study(env, params, actor, critics, seeds, every, r, gamma, std_b, num
     keys = jax.random.split(key, n_states)
     q_rew, q_fut, rev, q_true, cands = (np.asarray(a) for a in jax.jit(jax.vmap(one))(states, keys))
     q = q_rew + q_fut
-    rho = lambda a, b: stats.spearmanr(a, b).statistic  # noqa: E731
+
+    def rho(a, b):  # NaN (and no warning) when a state's candidates are all the same assortment
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            return stats.spearmanr(a, b).statistic
+
     rows = {"Q_critic~Q_true": [], "critic_rew~R": [], "critic_fut~cont": [], "R~Q_true": []}
     regret, regret_r, ess, distinct, mae = [], [], [], [], []
     for i in range(n_states):
@@ -198,7 +210,7 @@ def critic_study(env, params, actor, critics, seeds, every, r, gamma, std_b, num
         ess.append(1.0 / np.sum(p**2))
         distinct.append(len({tuple(c) for c in cands[i].astype(int)}))
         mae.append(np.mean(np.abs(q_rew[i] - rev[i])))
-    mean = lambda v: float(np.nanmean(v))  # noqa: E731  (a state whose candidates are all equal has no rank)
+    mean = lambda v: float(np.nanmean(v))  # noqa: E731
     return {
         "states": n_states,
         **{f"spearman {k}": round(mean(v), 3) for k, v in rows.items()},
