@@ -1,5 +1,6 @@
 """SIL, SRL and the paper's PPO on a tiny assortment problem: selection invariants, learning, errors."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -89,3 +90,19 @@ def test_bad_trainer_configs_fail_before_compute(tiny):
         al.parse_methods("sil,dqn")
     with pytest.raises(ValueError, match="expert"):
         al.train_and_evaluate("sil", "paper", env, params, SPLITS, progress=False)
+
+
+def test_every_method_starts_from_the_same_actor_per_init_seed(tiny):
+    """The original trains SIL, PPO and SRL from one saved initial actor; so must one init seed here
+    (SIL splits its key in two, SRL and PPO in three: the first key agrees under jax's partitionable
+    threefry, which this guards)."""
+    env, params = tiny
+    spec = coaml.EnvSpec(env, params, params.horizon, params.assortment_size)
+    keys = jax.vmap(jax.random.key)(np.array([14, 16], np.uint32))
+    actors = {m: al.make_trainer(m, "paper", spec, 8).init(keys, None)["actor"] for m in al.METHODS}
+    ref = jax.tree.leaves(actors["srl"])
+    for m in al.METHODS:
+        for a, b in zip(jax.tree.leaves(actors[m]), ref, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    w = np.asarray(actors["srl"]["l0"]["w"])
+    assert not np.array_equal(w[0], w[1])  # different init seeds do differ
