@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -40,6 +39,7 @@ from jaxretail.agents import coaml
 from jaxretail.agents.structured import top_k_mask
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.choice import mnl
+from jaxretail.core.validation import cli_parser, finite_float, int_at_least, int_in_range
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, subset_masks
 from jaxretail.envs.assortment.env import feature_weights, observation, utilities
 from jaxretail.jobs import assortment_learning as al
@@ -235,32 +235,37 @@ def _curve(score):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5, help="test seeds 2001.. for the rollout bound")
-    ap.add_argument("--candidates", type=int, default=4, help="expert's top-M assortments tried per step")
-    ap.add_argument("--replicates", type=int, default=16, help="Monte Carlo customer streams per candidate")
-    ap.add_argument("--init-seeds", type=int, default=2, help="SRL init seeds (paper's list, first n)")
-    ap.add_argument("--episodes", type=int, default=200, help="SRL training episodes")
-    ap.add_argument("--critic-seeds", type=int, default=5, help="validation seeds 1001.. (critic)")
-    ap.add_argument("--every", type=int, default=8, help="critic study: one state every n steps")
+    ap = cli_parser(__doc__.splitlines()[0])
+    pos = int_at_least(1)
+    ap.add_argument("--seeds", type=pos, default=5, help="test seeds 2001.. for the rollout bound")
+    ap.add_argument(
+        "--candidates",
+        type=int_in_range(1, 4845),
+        default=4,
+        help="expert's top-M assortments tried per step",
+    )
+    ap.add_argument("--replicates", type=pos, default=16, help="Monte Carlo customer streams per candidate")
+    ap.add_argument(
+        "--init-seeds",
+        type=int_in_range(1, len(al.PAPER_INIT_SEEDS)),
+        default=2,
+        help="SRL init seeds (paper's list, first n)",
+    )
+    ap.add_argument("--episodes", type=pos, default=200, help="SRL training episodes")
+    ap.add_argument("--critic-seeds", type=pos, default=5, help="validation seeds 1001.. (critic)")
+    ap.add_argument("--every", type=pos, default=8, help="critic study: one state every n steps")
     ap.add_argument("--skip-rollout", action="store_true")
     ap.add_argument("--skip-critic", action="store_true")
     ap.add_argument("--oracle", action="store_true", help="also train SRL with the exact myopic critic")
     ap.add_argument("--sil", action="store_true", help="also train SIL (paper mode) on the same init seeds")
-    ap.add_argument("--temperature", type=float, default=1.0, help="SRL softmax temperature (paper: 1)")
+    ap.add_argument(
+        "--temperature",
+        type=finite_float(0.0, low_open=True),
+        default=1.0,
+        help="SRL softmax temperature (paper: 1)",
+    )
     ap.add_argument("--out", default="results/srl_diagnostics.json")
     a = ap.parse_args(argv)
-    for name in ("seeds", "candidates", "replicates", "init_seeds", "episodes", "critic_seeds", "every"):
-        if getattr(a, name) < 1:
-            flag = "--" + name.replace("_", "-")
-            print(f"{flag} must be an integer >= 1, got {getattr(a, name)}", file=sys.stderr)
-            return 2
-    if not a.temperature > 0:
-        print(f"--temperature must be a number > 0, got {a.temperature}", file=sys.stderr)
-        return 2
-    if not 1 <= a.init_seeds <= len(al.PAPER_INIT_SEEDS) or a.candidates > 4845:
-        print("--init-seeds must be <= 10 and --candidates <= 4845", file=sys.stderr)
-        return 2
     env = DynamicAssortment()
     params = env.default_params
     out = {"args": vars(a)}
