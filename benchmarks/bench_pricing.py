@@ -32,7 +32,7 @@ from common import peak_memory_bytes, time_jit, time_python  # noqa: E402
 from jaxretail.agents import ddpg, dqfd  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
-from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
+from jaxretail.envs.pricing import DynamicPricing, group_params, ordered_history, ordered_lags  # noqa: E402
 from jaxretail.utils import atomic_write_text  # noqa: E402
 
 ENV = DynamicPricing()
@@ -62,8 +62,9 @@ class NumpyPricing:
     def __init__(self, state, params, seed=0):
         g = lambda x: np.asarray(x, np.float64)
         self.sku = {f: g(getattr(state.sku, f)) for f in state.sku.__dataclass_fields__}
-        self.history = g(state.history)
-        self.lags = g(state.basis_lags)
+        # the env keeps ring buffers; the reference rolls plain arrays kept oldest -> newest
+        self.history = g(jax.vmap(ordered_history)(state))
+        self.lags = g(jax.vmap(ordered_lags)(state))
         self.shock, self.uv, self.comp = g(state.shock), g(state.uv), g(state.competitor_rel)
         self.reviews, self.t = g(state.reviews), 1
         self.k, self.horizon, self.rng = params.num_prices, params.horizon, np.random.default_rng(seed)
