@@ -50,9 +50,9 @@ from jaxretail.envs.pricing.types import (
 
 def _stored(x: jax.Array, never: jax.Array) -> jax.Array:
     """``x`` unchanged (divided by exactly 1; ``never`` is an all-False mask the compiler cannot
-    fold). XLA treats a division as costly and so computes ``x`` once and stores it, instead of
-    recomputing the cheap chain behind it (the 40-term Poisson CDF, the hashes of the uniforms) in
-    every fusion that reads it."""
+    fold). XLA treats a division as costly, so it computes ``x`` once and stores it instead of
+    recomputing what is behind it (the 40-term Poisson CDF, the weekday sine) in every fusion that
+    reads it."""
     return x / jnp.where(never, 2.0, 1.0)
 
 
