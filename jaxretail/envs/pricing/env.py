@@ -51,8 +51,8 @@ from jaxretail.envs.pricing.types import (
 def _stored(x: jax.Array, never: jax.Array) -> jax.Array:
     """``x`` unchanged (divided by exactly 1; ``never`` is an all-False mask the compiler cannot
     fold). XLA treats a division as costly, so it computes ``x`` once and stores it instead of
-    recomputing what is behind it (the 40-term Poisson CDF, the weekday sine) in every fusion that
-    reads it."""
+    recomputing what is behind it (the 40-term Poisson CDF, the weekday sine and cosine) in every
+    fusion that reads it."""
     return x / jnp.where(never, 2.0, 1.0)
 
 
@@ -193,12 +193,14 @@ def history_row(sku: SKU, price, uv, comp, sale: dict) -> jax.Array:
     )
 
 
-def observation(state: PricingState, params: PricingParams, sin_day=None) -> jax.Array:
+def observation(state: PricingState, params: PricingParams, sin_day=None, cos_day=None) -> jax.Array:
     """``[W * F + 8]``: flattened history, then bounds, cost, weekday, stock, time and reviews
-    (``sin_day``: :func:`weekday_sin` of ``state.t`` when the caller has it already)."""
+    (``sin_day``, ``cos_day``: the sine and cosine of :func:`weekday_angle` of ``state.t`` when the
+    caller has them already)."""
     sku = state.sku
     dow = weekday_angle(sku, state.t)
     sin_day = jnp.sin(dow) if sin_day is None else sin_day
+    cos_day = jnp.cos(dow) if cos_day is None else cos_day
     stock = state.stock / jnp.maximum(params.initial_stock, 1.0) if params.mode == "markdown" else 1.0
     static = jnp.array(
         [
@@ -206,7 +208,7 @@ def observation(state: PricingState, params: PricingParams, sin_day=None) -> jax
             sku.p_max / sku.list_price,
             sku.unit_cost / sku.list_price,
             sin_day,
-            jnp.cos(dow),
+            cos_day,
             jnp.asarray(stock, jnp.float32),
             state.t / params.horizon,
             jnp.log1p(state.reviews) / 10.0,
@@ -324,11 +326,13 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         row = history_row(sku, price, state.uv, state.competitor_rel, sale)
         t = state.t + 1
         # one normal per market variable, each read by one output only, so XLA fuses each inverse
-        # CDF into its consumer instead of storing [3]-wide temporaries; one sine (a scalar libm
-        # call on CPU) for tomorrow's traffic and the observation's weekday
+        # CDF into its consumer instead of storing [3]-wide temporaries
         e = (ndtri(u[1]), ndtri(u[2]), ndtri(u[3]))
-        sin_day = weekday_sin(sku, t.astype(jnp.float32))
-        sin_day = _stored(sin_day, sin_day > 1.0)
+        # tomorrow's weekday sine (traffic, observation) and cosine (observation), computed once:
+        # stored as one complex number, so the CPU backend makes a single sincos library call
+        angle = weekday_angle(sku, t.astype(jnp.float32))
+        trig = _stored(jax.lax.complex(jnp.cos(angle), jnp.sin(angle)), angle != angle)
+        sin_day, cos_day = jnp.imag(trig), jnp.real(trig)
         uv, shock, comp = market(e, sku, t.astype(jnp.float32), state.shock, sin_day)
         stock = state.stock - sale["units"] if markdown else state.stock
         info = {
@@ -357,7 +361,8 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         )
         terminated = (stock <= 0) if markdown else jnp.asarray(False)
         truncated = (t > params.horizon) & ~terminated
-        return observation(new_state, params, sin_day), new_state, reward, terminated, truncated, info
+        obs = observation(new_state, params, sin_day, cos_day)
+        return obs, new_state, reward, terminated, truncated, info
 
     @staticmethod
     def reward(sale: dict, state: PricingState, params: PricingParams) -> jax.Array:
