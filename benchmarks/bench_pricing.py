@@ -32,7 +32,7 @@ from common import peak_memory_bytes, time_jit, time_python  # noqa: E402
 from jaxretail.agents import ddpg, dqfd  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
-from jaxretail.envs.pricing import DynamicPricing, group_params, ordered_history, ordered_lags  # noqa: E402
+from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
 from jaxretail.utils import atomic_write_text  # noqa: E402
 
 ENV = DynamicPricing()
@@ -56,6 +56,17 @@ def jax_rollout(params, n, days):
     return run
 
 
+def _age_order(ring, t):
+    """Rows ``[N, size, ...]`` of the env's ring buffers oldest -> newest (row ``(t - 1) mod size`` is
+    the oldest); a freshly reset state (``t = 1``) is already in that order and is returned as is."""
+    size = ring.shape[1]
+    start = (t - 1) % size
+    if not start.any():
+        return ring
+    idx = (start[:, None] + np.arange(size)) % size
+    return np.take_along_axis(ring, idx.reshape(idx.shape + (1,) * (ring.ndim - 2)), axis=1)
+
+
 class NumpyPricing:
     """The daily step of :class:`DynamicPricing` (daily mode, DRCR reward) on arrays ``[N]``."""
 
@@ -63,8 +74,8 @@ class NumpyPricing:
         g = lambda x: np.asarray(x, np.float64)
         self.sku = {f: g(getattr(state.sku, f)) for f in state.sku.__dataclass_fields__}
         # the env keeps ring buffers; the reference rolls plain arrays kept oldest -> newest
-        self.history = g(jax.vmap(ordered_history)(state))
-        self.lags = g(jax.vmap(ordered_lags)(state))
+        t = np.asarray(state.t)
+        self.history, self.lags = _age_order(g(state.history), t), _age_order(g(state.basis_lags), t)
         self.shock, self.uv, self.comp = g(state.shock), g(state.uv), g(state.competitor_rel)
         self.reviews, self.t = g(state.reviews), 1
         self.k, self.horizon, self.rng = params.num_prices, params.horizon, np.random.default_rng(seed)
