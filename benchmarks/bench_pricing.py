@@ -5,7 +5,8 @@ of the DDPG and DQfD trainers.
 Each SKU-day does the same work in both: the bin-centre price of a random action, the MNL purchase
 probability (SKU vs competitor vs no purchase, log-sum-exp), a Poisson count from one uniform
 (40-term inverse CDF / normal quantile), revenue, profit, RCR, PCR, the DRCR reward, the look-back
-window roll, the next day's traffic, shock and competitor draws, and the observation vector.
+window update (a ring-buffer row written in place in JAX, a roll in NumPy; the same observation), the next
+day's traffic, shock and competitor draws, and the observation vector.
 Compile time is reported apart; figures are medians of ``--reps`` runs.
 
     python benchmarks/bench_pricing.py                       # 10k and 100k SKUs
