@@ -5,7 +5,8 @@ of the DDPG and DQfD trainers.
 Each SKU-day does the same work in both: the bin-centre price of a random action, the MNL purchase
 probability (SKU vs competitor vs no purchase, log-sum-exp), a Poisson count from one uniform
 (40-term inverse CDF / normal quantile), revenue, profit, RCR, PCR, the DRCR reward, the look-back
-window roll, the next day's traffic, shock and competitor draws, and the observation vector.
+window update (a ring-buffer row written in place in JAX, a roll in NumPy; the same observation), the next
+day's traffic, shock and competitor draws, and the observation vector.
 Compile time is reported apart; figures are medians of ``--reps`` runs.
 
     python benchmarks/bench_pricing.py                       # 10k and 100k SKUs
@@ -56,14 +57,26 @@ def jax_rollout(params, n, days):
     return run
 
 
+def _age_order(ring, t):
+    """Rows ``[N, size, ...]`` of the env's ring buffers oldest -> newest (row ``(t - 1) mod size`` is
+    the oldest); a freshly reset state (``t = 1``) is already in that order and is returned as is."""
+    size = ring.shape[1]
+    start = (t - 1) % size
+    if not start.any():
+        return ring
+    idx = (start[:, None] + np.arange(size)) % size
+    return np.take_along_axis(ring, idx.reshape(idx.shape + (1,) * (ring.ndim - 2)), axis=1)
+
+
 class NumpyPricing:
     """The daily step of :class:`DynamicPricing` (daily mode, DRCR reward) on arrays ``[N]``."""
 
     def __init__(self, state, params, seed=0):
         g = lambda x: np.asarray(x, np.float64)
         self.sku = {f: g(getattr(state.sku, f)) for f in state.sku.__dataclass_fields__}
-        self.history = g(state.history)
-        self.lags = g(state.basis_lags)
+        # the env keeps ring buffers; the reference rolls plain arrays kept oldest -> newest
+        t = np.asarray(state.t)
+        self.history, self.lags = _age_order(g(state.history), t), _age_order(g(state.basis_lags), t)
         self.shock, self.uv, self.comp = g(state.shock), g(state.uv), g(state.competitor_rel)
         self.reviews, self.t = g(state.reviews), 1
         self.k, self.horizon, self.rng = params.num_prices, params.horizon, np.random.default_rng(seed)

@@ -55,8 +55,16 @@ def purchase_probability(
       intercept, slope: ``a`` and ``b`` of ``u(p) = a - b p`` (``b > 0``: utility falls with price).
       competitor_utilities: ``[J]`` utilities of the similar/competing products.
     """
-    v = jnp.asarray(competitor_utilities)
-    u = jnp.concatenate([jnp.reshape(intercept - slope * price, (1,)), jnp.reshape(v, (-1,))])
+    v = jnp.reshape(jnp.asarray(competitor_utilities), (-1,))
+    if v.shape[0] == 1:
+        # one competitor (the pricing market's case): mnl.probs' arithmetic on scalars, without
+        # [2]-wide temporaries and a reduction; XLA compiles mnl.probs' division of the [3] weights
+        # by their total as a product with the reciprocal, and so does this
+        u = intercept - slope * price
+        m = jnp.maximum(jnp.maximum(u, v[0]), 0.0)
+        w = jnp.exp(u - m)
+        return w * (1.0 / ((w + jnp.exp(v[0] - m)) + jnp.exp(-m)))
+    u = jnp.concatenate([jnp.reshape(intercept - slope * price, (1,)), v])
     return mnl.probs(u, jnp.ones(u.shape, bool))[0]
 
 

@@ -18,7 +18,8 @@ See ``shared/specs/pricing_and_offers.md`` section 1. Vmap over SKUs (``core.vec
 * **Reward** (``params.reward``): revenue, profit, RCR, PCR, DRCR or DPCR (see ``metrics``), money
   divided by the list price if ``normalize_reward``, times ``reward_scale``.
 * **Observation** ``[W * 8 + 8]``: the last ``W`` days of the four feature groups (price, sales,
-  traffic, competitiveness; ``types.HISTORY_FEATURES``) and ``types.STATIC_FEATURES``.
+  traffic, competitiveness; ``types.HISTORY_FEATURES``), oldest first, and ``types.STATIC_FEATURES``.
+  The state keeps the window as a ring buffer (:func:`ordered_history` reads it in age order).
 * **Episodes**: daily mode has unlimited supply, no terminal state and truncation after
   ``horizon`` days; markdown starts with ``initial_stock`` units and terminates at stock-out
   (truncated at ``horizon`` otherwise). Reset simulates ``H = max(W, lag)`` pre-history days at
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
 from jaxretail.choice import pricing as choice_pricing
-from jaxretail.core import spaces
+from jaxretail.core import spaces, threefry
 from jaxretail.core.actions import check_action
 from jaxretail.core.environment import Environment
 from jaxretail.core.validation import check_state_matches
@@ -45,6 +46,15 @@ from jaxretail.envs.pricing.types import (
     PricingState,
     make_params,
 )
+
+
+def _stored(x: jax.Array, never: jax.Array) -> jax.Array:
+    """``x`` unchanged (divided by exactly 1; ``never`` is an all-False mask the compiler cannot
+    fold). XLA treats a division as costly, so it computes ``x`` once and stores it instead of
+    recomputing what is behind it (the 40-term Poisson CDF, the weekday sine and cosine) in every
+    fusion that reads it."""
+    return x / jnp.where(never, 2.0, 1.0)
+
 
 _SMALL_MEAN = 12.0
 _TERMS = 40
@@ -71,6 +81,14 @@ def price_grid(sku: SKU, params: PricingParams) -> jax.Array:
     k = jnp.arange(params.num_prices, dtype=jnp.float32)
     if params.mode == "markdown":
         return sku.list_price * (1.0 - 0.1 * (k + 1.0))
+    return area_price(k, sku, params)
+
+
+def area_price(k: jax.Array, sku: SKU, params: PricingParams) -> jax.Array:
+    """Price of discrete action ``k`` (float, any shape): entry ``k`` of :func:`price_grid`, computed
+    directly (no ``[K]`` grid to build and index)."""
+    if params.mode == "markdown":
+        return price_grid(sku, params)[k.astype(jnp.int32)]
     width = (sku.p_max - sku.p_min) / params.num_prices
     return sku.p_min + (k + 0.5) * width
 
@@ -80,7 +98,7 @@ def action_price(action: jax.Array, sku: SKU, params: PricingParams) -> tuple[ja
     if params.action_type == "discrete":
         a = jnp.asarray(action).reshape(())
         valid = (a >= 0) & (a < params.num_prices)
-        price = price_grid(sku, params)[jnp.clip(a, 0, params.num_prices - 1).astype(jnp.int32)]
+        price = area_price(jnp.clip(a, 0, params.num_prices - 1).astype(jnp.float32), sku, params)
     else:
         a = jnp.asarray(action, jnp.float32).reshape(())
         valid = (a >= -1.0) & (a <= 1.0)  # False for NaN
@@ -119,9 +137,21 @@ def draw_market(key: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array) -> t
     return market(jax.random.normal(key, (3,), jnp.float32), sku, day, shock)
 
 
-def market(e: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array) -> tuple:
-    """:func:`draw_market` from given standard normals ``e [3]`` (traffic, shock, competitor)."""
-    season = 1.0 + sku.season_amplitude * jnp.sin(2.0 * jnp.pi * (day + sku.season_phase) / 7.0)
+def weekday_sin(sku: SKU, day: jax.Array) -> jax.Array:
+    """``sin(2 pi (day + phase) / 7)``: the weekly cycle of traffic and of the weekday features."""
+    return jnp.sin(weekday_angle(sku, day))
+
+
+def weekday_angle(sku: SKU, day: jax.Array) -> jax.Array:
+    """``2 pi (day + phase) / 7``, the weekday angle of ``day`` (float or int, any shape)."""
+    return 2.0 * jnp.pi * (day + sku.season_phase) / 7.0
+
+
+def market(e: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array, sin_day=None) -> tuple:
+    """:func:`draw_market` from given standard normals ``e [3]`` (traffic, shock, competitor);
+    ``sin_day`` is :func:`weekday_sin` of ``day`` when the caller has it already."""
+    sin_day = weekday_sin(sku, day) if sin_day is None else sin_day
+    season = 1.0 + sku.season_amplitude * sin_day
     s = sku.traffic_noise
     uv = jnp.round(sku.base_uv * season * jnp.exp(s * e[0] - 0.5 * s * s))
     z = sku.shock_rho * shock + sku.shock_sd * jnp.sqrt(1.0 - sku.shock_rho**2) * e[1]
@@ -133,7 +163,8 @@ def market(e: jax.Array, sku: SKU, day: jax.Array, shock: jax.Array) -> tuple:
 def sell(u, sku: SKU, price, valid, uv, shock, comp, stock, capped: bool) -> dict:
     """Sales of one day: units, revenue, profit, RCR, PCR and their ``defined`` flag."""
     prob = jnp.where(valid, purchase_probability(price, sku, shock, comp), 0.0)
-    units = poisson_from_uniform(u, uv * prob)
+    mean = uv * prob
+    units = _stored(poisson_from_uniform(u, mean), mean < 0)
     if capped:
         units = jnp.minimum(units, stock)
     revenue = price * units
@@ -146,7 +177,9 @@ def sell(u, sku: SKU, price, valid, uv, shock, comp, stock, capped: bool) -> dic
 def history_row(sku: SKU, price, uv, comp, sale: dict) -> jax.Array:
     """One day of the four feature groups ``[F]`` (order of ``types.HISTORY_FEATURES``)."""
     p_ref = sku.list_price
-    return jnp.stack(
+    # jnp.array, not jnp.stack: vmapped, it concatenates along the feature axis directly, where
+    # stack builds [F, N] and transposes, a strided write of the whole row
+    return jnp.array(
         [
             price / p_ref,
             1.0 - price / p_ref,
@@ -160,24 +193,52 @@ def history_row(sku: SKU, price, uv, comp, sale: dict) -> jax.Array:
     )
 
 
-def observation(state: PricingState, params: PricingParams) -> jax.Array:
-    """``[W * F + 8]``: flattened history, then bounds, cost, weekday, stock, time and reviews."""
+def observation(state: PricingState, params: PricingParams, sin_day=None, cos_day=None) -> jax.Array:
+    """``[W * F + 8]``: flattened history, then bounds, cost, weekday, stock, time and reviews
+    (``sin_day``, ``cos_day``: the sine and cosine of :func:`weekday_angle` of ``state.t`` when the
+    caller has them already)."""
     sku = state.sku
-    dow = 2.0 * jnp.pi * (state.t + sku.season_phase) / 7.0
+    dow = weekday_angle(sku, state.t)
+    sin_day = jnp.sin(dow) if sin_day is None else sin_day
+    cos_day = jnp.cos(dow) if cos_day is None else cos_day
     stock = state.stock / jnp.maximum(params.initial_stock, 1.0) if params.mode == "markdown" else 1.0
-    static = jnp.stack(
+    static = jnp.array(
         [
             sku.p_min / sku.list_price,
             sku.p_max / sku.list_price,
             sku.unit_cost / sku.list_price,
-            jnp.sin(dow),
-            jnp.cos(dow),
+            sin_day,
+            cos_day,
             jnp.asarray(stock, jnp.float32),
             state.t / params.horizon,
             jnp.log1p(state.reviews) / 10.0,
         ]
     ).astype(jnp.float32)
-    return jnp.concatenate([state.history.reshape(-1).astype(jnp.float32), static])
+    return jnp.concatenate([ordered_history(state).reshape(-1).astype(jnp.float32), static])
+
+
+def ring_start(state: PricingState, size: int) -> jax.Array:
+    """Row of the oldest day in a ring buffer of ``size`` rows, ``(t - 1) mod size`` (int32 []):
+    reset stores the days oldest first at ``t = 1``, and day ``t`` overwrites the oldest row."""
+    return (state.t - 1) % size
+
+
+def _in_age_order(ring: jax.Array, start: jax.Array) -> jax.Array:
+    size = ring.shape[0]
+    i = start + jnp.arange(size)
+    return ring.at[jnp.where(i >= size, i - size, i)].get(mode="promise_in_bounds")
+
+
+def ordered_history(state: PricingState) -> jax.Array:
+    """``[W, F]`` history rows oldest -> newest (the ring buffer ``state.history`` read from its
+    oldest row); ``[-1]`` is the last day played."""
+    return _in_age_order(state.history, ring_start(state, state.history.shape[0]))
+
+
+def ordered_lags(state: PricingState) -> jax.Array:
+    """``[lag, 2]`` (RCR or PCR, UV > 0) of the last ``lag`` days, oldest first (``state.basis_lags``
+    read from its oldest row)."""
+    return _in_age_order(state.basis_lags, ring_start(state, state.basis_lags.shape[0]))
 
 
 class DynamicPricing(Environment[PricingState, PricingParams]):
@@ -254,16 +315,25 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         price, valid = action_price(action, sku, params)
         markdown = params.mode == "markdown"
         # one counter-based draw per SKU-day: the units' uniform and tomorrow's three normals
-        u = jax.random.uniform(key, (4,), jnp.float32, 1e-7, 1.0 - 1e-7)
+        # (jax.random.uniform's numbers, hashed in the fused code instead of a rolled loop)
+        u = threefry.uniform(key, 4, 1e-7, 1.0 - 1e-7)
         sale = sell(
             u[0], sku, price, valid, state.uv, state.shock, state.competitor_rel, state.stock, markdown
         )
         reward = self.reward(sale, state, params)
         basis = sale["pcr"] if params.reward in ("pcr", "dpcr") else sale["rcr"]
-        new_lag = jnp.stack([basis, sale["defined"].astype(jnp.float32)])
+        new_lag = jnp.array([basis, sale["defined"].astype(jnp.float32)])
         row = history_row(sku, price, state.uv, state.competitor_rel, sale)
         t = state.t + 1
-        uv, shock, comp = market(ndtri(u[1:]), sku, t.astype(jnp.float32), state.shock)
+        # one normal per market variable, each read by one output only, so XLA fuses each inverse
+        # CDF into its consumer instead of storing [3]-wide temporaries
+        e = (ndtri(u[1]), ndtri(u[2]), ndtri(u[3]))
+        # tomorrow's weekday sine (traffic, observation) and cosine (observation), computed once:
+        # stored as one complex number, so the CPU backend makes a single sincos library call
+        angle = weekday_angle(sku, t.astype(jnp.float32))
+        trig = _stored(jax.lax.complex(jnp.cos(angle), jnp.sin(angle)), angle != angle)
+        sin_day, cos_day = jnp.imag(trig), jnp.real(trig)
+        uv, shock, comp = market(e, sku, t.astype(jnp.float32), state.shock, sin_day)
         stock = state.stock - sale["units"] if markdown else state.stock
         info = {
             "price": price,
@@ -280,8 +350,9 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         }
         new_state = state.replace(
             t=t,
-            history=jnp.concatenate([state.history[1:], row[None]]),
-            basis_lags=jnp.concatenate([state.basis_lags[1:], new_lag[None]]),
+            # ring buffers: day t overwrites the oldest row in place (no shifted copy of the window)
+            history=state.history.at[ring_start(state, params.window)].set(row),
+            basis_lags=state.basis_lags.at[ring_start(state, params.lag)].set(new_lag),
             shock=shock,
             uv=uv,
             competitor_rel=comp,
@@ -290,7 +361,8 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         )
         terminated = (stock <= 0) if markdown else jnp.asarray(False)
         truncated = (t > params.horizon) & ~terminated
-        return observation(new_state, params), new_state, reward, terminated, truncated, info
+        obs = observation(new_state, params, sin_day, cos_day)
+        return obs, new_state, reward, terminated, truncated, info
 
     @staticmethod
     def reward(sale: dict, state: PricingState, params: PricingParams) -> jax.Array:
@@ -300,7 +372,8 @@ class DynamicPricing(Environment[PricingState, PricingParams]):
         if name in ("revenue", "profit", "rcr", "pcr"):
             return sale[name] * scale
         now = sale["rcr"] if name == "drcr" else sale["pcr"]
-        before, before_defined = state.basis_lags[0, 0], state.basis_lags[0, 1] > 0
+        oldest = state.basis_lags[ring_start(state, state.basis_lags.shape[0])]
+        before, before_defined = oldest[0], oldest[1] > 0
         diff = metrics.rate_difference(now, before, sale["defined"], before_defined, params.relative)
         return diff * params.reward_scale if params.relative else diff * scale
 

@@ -68,8 +68,10 @@ class PricingState(EnvState):
     """One SKU's episode. ``t`` (from EnvState, int32 []): 1-based day of the next decision."""
 
     sku: SKU
-    history: jax.Array  # [W, F] float, rows oldest -> newest, features HISTORY_FEATURES
-    basis_lags: jax.Array  # [lag, 2] float, (RCR or PCR, 1 if UV > 0) of the last lag days, [0] oldest
+    # ring buffers, oldest day at row (t - 1) % size, overwritten by day t (env.ordered_history /
+    # env.ordered_lags read them oldest -> newest):
+    history: jax.Array  # [W, F] float, the last W days, features HISTORY_FEATURES
+    basis_lags: jax.Array  # [lag, 2] float, (RCR or PCR, 1 if UV > 0) of the last lag days
     shock: jax.Array  # [] float, conversion shock z_t of day t (hidden)
     uv: jax.Array  # [] float, unique visitors of day t (hidden until the day is over)
     competitor_rel: jax.Array  # [] float, competitor price / list price on day t
