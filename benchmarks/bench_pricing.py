@@ -15,7 +15,6 @@ Compile time is reported apart; figures are medians of ``--reps`` runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from common import peak_memory_bytes, time_jit, time_python  # noqa: E402
 
 from jaxretail.agents import ddpg, dqfd  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
+from jaxretail.core.validation import cli_parser, int_at_least  # noqa: E402
 from jaxretail.core.vector import batched  # noqa: E402
 from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
 from jaxretail.utils import atomic_write_text  # noqa: E402
@@ -156,25 +156,30 @@ def numpy_rollout(state, params, days):
         env.step(env.rng.integers(0, params.num_prices, n))
 
 
+def pricing_trainer(name: str, updates: int, envs: int = 64, batch: int = 256, hidden=(256, 256)):
+    """The DQfD (discrete areas) or DDPG (continuous prices) trainer timed here and by
+    ``scripts/bench.py`` (FMCG-like SKUs, ``envs`` SKUs stepped per update, n-step 10)."""
+    mod, cfg_cls, action_type = {
+        "dqfd": (dqfd, dqfd.DQfDConfig, "discrete"),
+        "ddpg": (ddpg, ddpg.DDPGConfig, "continuous"),
+    }[name]
+    params = group_params("fmcg", num_prices=10, reward_scale=100.0, action_type=action_type)
+    cfg = cfg_cls(
+        num_updates=updates,
+        batch_size=batch,
+        buffer_size=max(50_000, batch),
+        learning_starts=batch,
+        hidden=tuple(hidden),
+        n_step=10,
+    )
+    return mod.make_trainer(cfg, batched(ENV, params, envs))
+
+
 def agent_rates(reps):
-    params = group_params("fmcg", num_prices=10, reward_scale=100.0)
-    act_params = group_params("fmcg", num_prices=10, reward_scale=100.0, action_type="continuous")
     out = {}
-    for name, mod, cfg_cls, p in (
-        ("dqfd", dqfd, dqfd.DQfDConfig, params),
-        ("ddpg", ddpg, ddpg.DDPGConfig, act_params),
-    ):
+    for name in ("dqfd", "ddpg"):
         updates = 200
-        cfg = cfg_cls(
-            num_updates=updates,
-            batch_size=256,
-            buffer_size=50_000,
-            learning_starts=256,
-            hidden=(256, 256),
-            n_step=10,
-        )
-        trainer = mod.make_trainer(cfg, batched(ENV, p, 64))
-        t = time_jit(make_train(trainer), (jax.random.key(0),), repeats=reps)
+        t = time_jit(make_train(pricing_trainer(name, updates)), (jax.random.key(0),), repeats=reps)
         out[name] = {
             "updates_per_s": updates / t.seconds,
             "compile_s": t.compile_s,
@@ -187,19 +192,13 @@ def agent_rates(reps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--days", type=int, default=10)
-    ap.add_argument("--reps", type=int, default=3)
+    ap = cli_parser(__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int_at_least(1), nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--days", type=int_at_least(1), default=30, help="days per timed rollout (one episode)")
+    ap.add_argument("--reps", type=int_at_least(1), default=5, help="timed rollouts; the median is reported")
     ap.add_argument("--no-agents", action="store_true")
     ap.add_argument("--out", default="results/bench_pricing")
     a = ap.parse_args(argv)
-    if any(s < 1 for s in a.sizes) or a.days < 1 or a.reps < 1:
-        print(
-            f"error: --sizes, --days and --reps must be >= 1, got {a.sizes}, {a.days}, {a.reps}",
-            file=sys.stderr,
-        )
-        return 2
     params = group_params("fmcg", num_prices=10, reward="drcr")
     rows = []
     for n in a.sizes:

@@ -11,8 +11,10 @@ reference measured in the same run):
 | bandit_update | context | LinUCB batch update + UCB decisions | normal equations + solves |
 | ppo_coupon, dqn_coupon | customer-week | training (rollout + learning) | the simulation alone |
 | ppo_assortment, dqn_assortment | env-step | training (rollout + learning) | the simulation alone |
+| pricing_env | SKU-day | pricing market, random price areas, scan over days, vmap over SKUs | the same step |
+| dqfd_pricing, ddpg_pricing | update | DQfD / DDPG training (64 SKU-days, 1 batch per update) | simulation |
 
-For the two environment steps the suite also reports XLA's count of bytes accessed and flops per
+For the assortment and coupon steps the suite also reports XLA's count of bytes accessed and flops per
 item and the fraction of the device's measured streaming bandwidth that the step reaches.
 """
 
@@ -28,6 +30,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bench_pricing import jax_rollout, numpy_rollout, pricing_trainer  # noqa: E402
 from common import Timing, time_jit, time_python, xla_cost  # noqa: E402
 from numpy_assortment import NumpyAssortment, run_episode  # noqa: E402
 from numpy_coupon import NumpyCouponWeek  # noqa: E402
@@ -42,6 +45,7 @@ from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_en
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
+from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 from jaxretail.jobs.assortment_learning import ppo_config  # noqa: E402
 
@@ -55,27 +59,32 @@ SCALES = {
         assort_envs=64, assort_steps=4, expert_envs=64, expert_steps=2, numpy_expert_envs=16,
         coupon_customers=128, coupon_weeks=1, numpy_weeks=1, bandit_contexts=512,
         rl_customers=256, rl_episodes=16, rl_updates=1, repeats=1, coupon_catalogue=(7, 3, 12, 5),
+        skus=64, sku_days=2, pricing_updates=2, pricing_batch=32, pricing_hidden=(16,),
     ),
     "small": dict(
         assort_envs=1_000, assort_steps=20, expert_envs=1_000, expert_steps=5, numpy_expert_envs=1_000,
         coupon_customers=1_000, coupon_weeks=3, numpy_weeks=1, bandit_contexts=10_000,
         rl_customers=1_000, rl_episodes=256, rl_updates=1, repeats=2, coupon_catalogue=None,
+        skus=10_000, sku_days=30, pricing_updates=50, pricing_batch=256, pricing_hidden=(256, 256),
     ),
     "paper": dict(
         assort_envs=100_000, assort_steps=80, expert_envs=100_000, expert_steps=10, numpy_expert_envs=10_000,
         coupon_customers=100_000, coupon_weeks=70, numpy_weeks=2, bandit_contexts=100_000,
         rl_customers=100_000, rl_episodes=10_000, rl_updates=2, repeats=2, coupon_catalogue=None,
+        skus=100_000, sku_days=30, pricing_updates=200, pricing_batch=256, pricing_hidden=(256, 256),
     ),
     "large": dict(
         assort_envs=1_000_000, assort_steps=80, expert_envs=1_000_000, expert_steps=5,
         numpy_expert_envs=10_000,
         coupon_customers=1_000_000, coupon_weeks=5, numpy_weeks=1, bandit_contexts=1_000_000,
         rl_customers=1_000_000, rl_episodes=100_000, rl_updates=1, repeats=2, coupon_catalogue=None,
+        skus=1_000_000, sku_days=10, pricing_updates=200, pricing_batch=256, pricing_hidden=(256, 256),
     ),
 }  # fmt: skip
 CASES = (
     "assortment_env", "assortment_expert", "coupon_env", "bandit_update",
     "ppo_coupon", "dqn_coupon", "ppo_assortment", "dqn_assortment",
+    "pricing_env", "dqfd_pricing", "ddpg_pricing",
 )  # fmt: skip
 
 
@@ -340,6 +349,57 @@ def dqn_assortment(s: dict, repeats: int) -> dict:
         sizes,
         repeats,
     )
+
+
+def pricing_env(s: dict, repeats: int) -> dict:
+    env, n, days = DynamicPricing(), s["skus"], s["sku_days"]
+    params = group_params("fmcg", num_prices=10, reward="drcr")
+    _, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.key(0), n), params)
+    # repeats + 2 timed runs: the median of a few short rollouts is exposed to transient slow runs
+    timing = time_jit(jax_rollout(params, n, days), (state, jax.random.key(1)), repeats + 2)
+    numpy_s = time_python(lambda: numpy_rollout(state, params, days), max(1, repeats - 1))
+    sizes = {"skus": n, "days": days, "price_areas": params.num_prices}
+    # no XLA byte count here: a lone day's program copies the state that the scan updates in place
+    return _row("pricing_env", "SKU-day", n * days, timing, numpy_s, n * days, sizes, "NumPy daily step")
+
+
+@functools.lru_cache(maxsize=4)
+def _numpy_pricing_rate(n: int, days: int = 5) -> float:
+    params = group_params("fmcg", num_prices=10, reward="drcr")
+    env = DynamicPricing()
+    _, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(jax.random.split(jax.random.key(0), n), params)
+    return n * days / time_python(lambda: numpy_rollout(state, params, days), 1)
+
+
+def _pricing_agent(name: str, s: dict, repeats: int) -> dict:
+    envs = 64
+    trainer = pricing_trainer(name, s["pricing_updates"], envs, s["pricing_batch"], s["pricing_hidden"])
+    timing = time_jit(lambda k: make_train(trainer)(k)["metrics"], (jax.random.key(1),), repeats)
+    updates = trainer.num_updates
+    sizes = {"updates": updates, "skus_per_update": envs, "batch_size": s["pricing_batch"]}
+    sizes["hidden"] = list(s["pricing_hidden"])
+    # per update: the agent steps `envs` SKUs one day; the reference simulates those SKU-days
+    numpy_s = updates * envs / _numpy_pricing_rate(1_000)
+    row = _row(
+        f"{name}_pricing",
+        "update",
+        updates,
+        timing,
+        numpy_s,
+        updates,
+        sizes,
+        "NumPy simulation of the same steps",
+    )
+    row["updates_per_s"] = updates / timing.seconds
+    return row
+
+
+def dqfd_pricing(s: dict, repeats: int) -> dict:
+    return _pricing_agent("dqfd", s, repeats)
+
+
+def ddpg_pricing(s: dict, repeats: int) -> dict:
+    return _pricing_agent("ddpg", s, repeats)
 
 
 def run_case(name: str, scale: str, repeats: int | None = None, platform: str = "cpu") -> dict:

@@ -23,12 +23,13 @@ QUICK_COMPILE = {
 }  # fmt: skip
 
 
-# the eight cases in two runs that xdist spreads over the cores; together they cover every case
+# the cases in three runs that xdist spreads over the cores; together they cover every case
 CASE_GROUPS = {
     "assortment_and_bandit": (
         "assortment_env", "assortment_expert", "bandit_update", "ppo_assortment", "dqn_assortment",
     ),
     "coupon": ("coupon_env", "ppo_coupon", "dqn_coupon"),
+    "pricing": ("pricing_env", "dqfd_pricing", "ddpg_pricing"),
 }  # fmt: skip
 
 
