@@ -124,3 +124,44 @@ def test_ddpg_greedy_price_is_near_the_closed_form_optimum():
         prices = np.asarray(jax.vmap(lambda x: action_price(x, SKU, params)[0])(a))
         # tolerance: 15 % of the price range [40, 100] around p* (~47.8)
         assert np.all(np.abs(prices - closed_form_price()) <= 0.15 * 60.0), prices
+
+
+def test_dqfd_ddpg_and_rules_under_x64():
+    """Regression: under JAX_ENABLE_X64=1 the demonstration trainers' buffers were built with float64
+    rewards, exploration noise and priorities (flashbax refused the float32 items, ``lax.cond`` the
+    mixed priorities), and ``random_policy`` returned int64 areas (fresh interpreter: x64 is fixed at
+    start)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp
+        from jaxretail.agents import ddpg, demos, dqfd
+        from jaxretail.agents.training import make_train
+        from jaxretail.core.vector import batched
+        from jaxretail.envs.pricing import DynamicPricing, group_params, policies, protocol
+        env = DynamicPricing()
+        p = group_params("fmcg", num_prices=5, horizon=6)
+        logs = protocol.collect_logs(env, policies.random_policy, jax.random.key(0), p,
+                                     jax.random.split(jax.random.key(1), 4), 6)
+        assert logs["action"].dtype == jnp.int32, logs["action"].dtype
+        items = demos.nstep_items(logs["obs"], logs["action"], logs["reward"], logs["terminated"],
+                                  logs["truncated"], logs["final_obs"], 2)
+        small = dict(num_updates=3, batch_size=8, learning_starts=8, buffer_size=64, n_step=2, hidden=(8,))
+        cfg = dqfd.DQfDConfig(num_demos=24, pretrain_updates=1, **small)
+        m = jax.jit(make_train(dqfd.make_trainer(cfg, batched(env, p, 4))))(jax.random.key(2), None, items)
+        pc = group_params("fmcg", horizon=6, action_type="continuous")
+        trainer = ddpg.make_trainer(ddpg.DDPGConfig(noise="ou", **small), batched(env, pc, 4))
+        out = jax.jit(make_train(trainer))(jax.random.key(3))
+        for leaf in jax.tree.leaves((m["metrics"], out["metrics"])):
+            assert jnp.all(jnp.isfinite(leaf)), leaf
+        print("ok", jnp.zeros(1).dtype)
+        """
+    )
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["ok", "float64"]

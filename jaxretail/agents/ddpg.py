@@ -173,16 +173,17 @@ def make_hooks(config: DDPGConfig, action_space):
         )
 
     def explore_init(num_envs):
-        return jnp.zeros((num_envs, d))
+        return jnp.zeros((num_envs, d), jnp.float32)
 
     def explore_reset(noise, done):
         return jnp.where(done[:, None], 0.0, noise)
 
     def act(agent, key, obs, noise, h, update):
-        eps = jax.random.normal(key, noise.shape)
+        eps = jax.random.normal(key, noise.shape, noise.dtype)
         ou = config.noise == "ou"
         noise = noise - h.ou_theta * noise + h.noise_sd * eps if ou else h.noise_sd * eps
-        return jnp.clip(actor.apply(agent.actor, obs) + noise, -1.0, 1.0), noise
+        action = jnp.clip(actor.apply(agent.actor, obs) + noise, -1.0, 1.0)
+        return action.astype(jnp.float32), noise.astype(jnp.float32)
 
     def learn(agent, items: demos.Item, w, h):
         next_q = critic.apply(

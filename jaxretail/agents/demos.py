@@ -161,10 +161,13 @@ class MixtureReplay:
 
     def update_priorities(self, state, indices, td_demo, td_agent, use_agent, eps, eps_demo):
         """Set ``|delta| + eps (+ eps_demo)`` for the demonstration and agent samples."""
-        demo = self.demo_buf.set_priorities(state.demo, indices[0], jnp.abs(td_demo) + eps + eps_demo)
+        # in flashbax's own float dtype (float64 under JAX_ENABLE_X64), so the cond's branches agree
+        dtype = state.agent.sum_tree_state.max_recorded_priority.dtype
+        p_demo = (jnp.abs(td_demo) + eps + eps_demo).astype(dtype)
+        demo = self.demo_buf.set_priorities(state.demo, indices[0], p_demo)
         agent = jax.lax.cond(
             use_agent,
-            lambda s: self.agent_buf.set_priorities(s, indices[1], jnp.abs(td_agent) + eps),
+            lambda s: self.agent_buf.set_priorities(s, indices[1], (jnp.abs(td_agent) + eps).astype(dtype)),
             lambda s: s,
             state.agent,
         )
@@ -208,7 +211,7 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
     example = one_step_items(
         zeros_obs,
         jnp.zeros((E,) + jnp.shape(example_action), jnp.asarray(example_action).dtype),
-        jnp.zeros(E),
+        jnp.zeros(E, jnp.float32),
         zeros_obs,
         jnp.zeros(E, bool),
         n,
@@ -226,7 +229,7 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
             replay.agent_buf.init(jax.tree.map(lambda x: x[0], example)),
         )
         return ReplayAgentState(
-            agent, buf, env_state, obs, hooks.explore_init(E), key, hyper, zero, jnp.zeros(E)
+            agent, buf, env_state, obs, hooks.explore_init(E), key, hyper, zero, jnp.zeros(E, jnp.float32)
         )
 
     def collect(state):
@@ -260,7 +263,7 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
             state.obs,
             state.explore,
             state.episode_return,
-            jnp.zeros(3),
+            jnp.zeros(3, jnp.float32),
             k,
         )
         (buf, env_state, obs, explore, ep_ret, stats, _), _ = jax.lax.scan(
@@ -280,7 +283,7 @@ def make_replay_trainer(venv, cfg, hooks, example_action):
                 state,
             )
         online = state.updates >= cfg.pretrain_updates
-        state, stats = jax.lax.cond(online, collect, lambda s: (s, jnp.zeros(3)), state)
+        state, stats = jax.lax.cond(online, collect, lambda s: (s, jnp.zeros(3, jnp.float32)), state)
         use_agent = online & (MixtureReplay._count(state.replay.agent) >= max(cfg.learning_starts, 1))
         use_demo = jnp.asarray(cfg.num_demos > 0 and data is not None)
         can_learn = use_agent | use_demo

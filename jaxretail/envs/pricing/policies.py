@@ -80,7 +80,7 @@ def traffic_policy(key, obs, state: PricingState, params: PricingParams):
 def random_policy(key, obs, state: PricingState, params: PricingParams):
     """Uniform over the discrete areas, or uniform in ``[-1, 1]``."""
     if params.action_type == "discrete":
-        return jax.random.randint(key, (), 0, params.num_prices)
+        return jax.random.randint(key, (), 0, params.num_prices, jnp.int32)
     return jax.random.uniform(key, (1,), jnp.float32, -1.0, 1.0)
 
 
