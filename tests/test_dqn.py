@@ -1,6 +1,8 @@
 """DQN: optimal behaviour on problems with a known optimum, offline learning, the target-network
 schedule, the replay buffer, vmap over seeds and configuration errors."""
 
+from pathlib import Path
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -138,7 +140,8 @@ def test_bad_config_is_a_clear_error(kwargs, field):
 
 def test_trains_under_x64_with_float32_learning_metrics():
     """Regression: under JAX_ENABLE_X64=1 the no-learning branch returned float64 zeros and the replay
-    stored float64 rewards, so ``lax.cond`` refused the trainer (fresh interpreter: x64 is fixed at start)."""
+    stored float64 rewards, so ``lax.cond`` refused the trainer; an env's float64 rewards and logged
+    float64 data made the loss float64 (fresh interpreter: x64 is fixed at start)."""
     import os
     import subprocess
     import sys
@@ -152,13 +155,21 @@ def test_trains_under_x64_with_float32_learning_metrics():
         from jaxretail.core.vector import batched
         from jaxretail.envs.pricing import DynamicPricing, group_params
         venv = batched(DynamicPricing(), group_params("fmcg", num_prices=10), 4)
+        dqn_space = __import__("jaxretail.core.spaces", fromlist=["x"]).Discrete(4)
         cfg = dqn.DQNConfig(num_updates=3, batch_size=16, learning_starts=16, buffer_size=200)
         m = jax.jit(make_train(dqn.make_trainer(cfg, venv)))(jax.random.key(0))["metrics"]
         assert m["loss"].dtype == m["q_mean"].dtype == jax.numpy.float32, m
+        # an env whose rewards are float64, and logged float64 data offline
+        from test_dqn import REWARDS, bandit_trainer, offline_data
+        for train, data in ((make_train(bandit_trainer(3)[0]), None),
+                            (make_train(dqn.make_offline_trainer(cfg, (3,), dqn_space)), offline_data())):
+            m = jax.jit(train)(jax.random.key(1), None, data)["metrics"]
+            assert m["loss"].dtype == m["q_mean"].dtype == jax.numpy.float32, m
         print("ok", jax.numpy.zeros(1).dtype)
         """
     )
     env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["ok", "float64"]

@@ -18,7 +18,7 @@ from jaxretail.agents.networks import MLP, QNetwork, orthogonal
 @pytest.mark.parametrize("column_axis", [-1, 0])
 def test_orthogonal_equals_jax_nn_initializer(shape, column_axis):
     ours = orthogonal(1.3, column_axis)(jax.random.key(3), shape)
-    ref = jax.nn.initializers.orthogonal(1.3, column_axis)(jax.random.key(3), shape)
+    ref = jax.nn.initializers.orthogonal(1.3, column_axis)(jax.random.key(3), shape, jnp.float32)
     np.testing.assert_allclose(ours, ref, atol=2e-6)
     flat = np.moveaxis(np.asarray(ours), column_axis, -1).reshape(-1, shape[column_axis]) / 1.3
     gram = flat.T @ flat if flat.shape[0] >= flat.shape[1] else flat @ flat.T

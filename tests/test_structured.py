@@ -69,7 +69,7 @@ def test_custom_vjp_equals_finite_differences_of_the_sampled_loss():
     loss = lambda th: st.fenchel_young_loss(th, target, key, k=3, epsilon=0.5, num_samples=16)  # noqa: E731
     grad = np.asarray(jax.jit(jax.grad(loss))(theta))
     h = 1e-2
-    steps = h * jnp.eye(7)
+    steps = h * jnp.eye(7, dtype=jnp.float32)  # theta stays float32 (the noise follows its dtype)
     values = jax.jit(jax.vmap(loss))(jnp.concatenate([theta + steps, theta - steps]))
     fd = np.asarray((values[:7] - values[7:]) / (2 * h))
     np.testing.assert_allclose(grad, fd, atol=2e-3)

@@ -183,7 +183,8 @@ def gradient_step(config: DQNConfig, net, state: DQNState, batch: Transitions) -
         gradient_steps=steps,
         target_updates=state.target_updates + refresh,
     )
-    return new, {"loss": loss, "q_mean": q_mean}
+    # float32 metrics whatever the batch's dtype (logged float64 data under JAX_ENABLE_X64)
+    return new, {"loss": loss.astype(jnp.float32), "q_mean": q_mean.astype(jnp.float32)}
 
 
 def _init(net, obs_shape, key, hyper, **online) -> DQNState:
@@ -243,18 +244,24 @@ def make_trainer(config: DQNConfig, venv: VectorEnv) -> Trainer:
             random = jax.random.randint(k_random, greedy.shape, 0, venv.action_space.n)
             action = jnp.where(jax.random.uniform(k_explore, greedy.shape) < eps, random, greedy)
             out, env_state = venv.step(k_env, env_state, action)
+            reward = out.reward.astype(jnp.float32)  # an env's float64 reward (x64) kept in float32
             buf = replay.add(
-                buf, Transitions(obs, action, out.reward, out.final_obs, out.terminated.astype(jnp.float32))
+                buf, Transitions(obs, action, reward, out.final_obs, out.terminated.astype(jnp.float32))
             )
-            ep_ret = ep_ret + out.reward
+            ep_ret = ep_ret + reward
             done = out.terminated | out.truncated
             ep_stats = ep_stats + jnp.stack([jnp.sum(jnp.where(done, ep_ret, 0.0)), jnp.sum(done)])
-            return (buf, env_state, out.obs, jnp.where(done, 0.0, ep_ret), ep_stats, key), jnp.mean(
-                out.reward
-            )
+            return (buf, env_state, out.obs, jnp.where(done, 0.0, ep_ret), ep_stats, key), jnp.mean(reward)
 
         key, k_roll = jax.random.split(state.key)
-        carry = (state.buffer, state.env_state, state.obs, state.episode_return, jnp.zeros(2), k_roll)
+        carry = (
+            state.buffer,
+            state.env_state,
+            state.obs,
+            state.episode_return,
+            jnp.zeros(2, jnp.float32),
+            k_roll,
+        )
         (buf, env_state, obs, ep_ret, ep_stats, _), rewards = jax.lax.scan(
             env_step, carry, None, config.num_steps
         )
