@@ -199,6 +199,8 @@ def main(argv=None):
     ap.add_argument("--no-agents", action="store_true")
     ap.add_argument("--out", default="results/bench_pricing")
     a = ap.parse_args(argv)
+    if Path(a.out).exists() and not Path(a.out).is_dir():  # refused before any compute
+        ap.error(f"--out must be a folder, got the file {a.out!r}")
     params = group_params("fmcg", num_prices=10, reward="drcr")
     rows = []
     for n in a.sizes:
@@ -206,7 +208,8 @@ def main(argv=None):
             jax.random.split(jax.random.key(0), n), params
         )
         t = time_jit(jax_rollout(params, n, a.days), (state, jax.random.key(1)), repeats=a.reps)
-        t_np = time_python(lambda state=state: numpy_rollout(state, params, a.days), repeats=a.reps)
+        # warmed up like the JAX side (its first rollout pays the copy of the state off the device)
+        t_np = time_python(lambda state=state: numpy_rollout(state, params, a.days), repeats=a.reps, warmup=1)
         work = n * a.days
         rows.append(
             {

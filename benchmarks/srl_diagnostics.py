@@ -143,8 +143,9 @@ def train_srl(spec, init_seeds, episodes, oracle=False, temperature=1.0):
 
 
 def _mean_se(r):
-    se = r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else 0.0
-    return [round(float(r.mean()), 1), round(float(se), 1)]
+    """``[mean, standard error]`` (the error is None, undefined, for a single value)."""
+    se = round(float(r.std(ddof=1) / np.sqrt(len(r))), 1) if len(r) > 1 else None
+    return [round(float(r.mean()), 1), se]
 
 
 def _result(revenue, score, t0, final=None):
@@ -266,6 +267,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--out", default="results/srl_diagnostics.json")
     a = ap.parse_args(argv)
+    if Path(a.out).is_dir():  # refused before any compute, not after it
+        ap.error(f"--out must be a file path, got the folder {a.out!r}")
     env = DynamicAssortment()
     params = env.default_params
     out = {"args": vars(a)}
@@ -280,7 +283,8 @@ def main(argv=None) -> int:
             "expert revenue": round(float(exp_rev.mean()), 2),
             "rollout revenue": round(float(roll_rev.mean()), 2),
             "gain (paired, same stream)": round(float(diff.mean()), 2),
-            "gain se": round(float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0, 2),
+            # undefined (None) from one seed
+            "gain se": round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 2) if len(diff) > 1 else None,
             "gain %": round(float(100 * diff.mean() / exp_rev.mean()), 2),
             "estimated gain (sum of chosen Q - Q_expert)": round(float(gain.mean()), 2),
             "share of steps off the expert": round(float(switched.mean()), 3),

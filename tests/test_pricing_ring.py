@@ -79,6 +79,9 @@ def test_threefry_uniform_is_jax_random_uniform_bit_for_bit():
         ref = jax.vmap(lambda k, n=n, lo=lo, hi=hi: jax.random.uniform(k, (n,), jnp.float32, lo, hi))(keys)
         got = jax.jit(jax.vmap(lambda k, n=n, lo=lo, hi=hi: threefry.uniform(k, n, lo, hi)))(keys)
         np.testing.assert_array_equal(np.asarray(got).view(np.uint32), np.asarray(ref).view(np.uint32))
+        # eagerly too (regression: op by op the affine map rounded twice, 1 ulp off when minval != 0)
+        eager = jax.vmap(lambda k, n=n, lo=lo, hi=hi: threefry.uniform(k, n, lo, hi))(keys)
+        np.testing.assert_array_equal(np.asarray(eager).view(np.uint32), np.asarray(ref).view(np.uint32))
     raw = jax.random.PRNGKey(11)  # legacy uint32 [2] keys too
     np.testing.assert_array_equal(threefry.uniform(raw, 4), jax.random.uniform(raw, (4,), jnp.float32))
     rbg = jax.random.key(5, impl="rbg")  # another generator: delegated to jax.random
@@ -96,3 +99,18 @@ def test_one_competitor_share_matches_mnl_probs():
     np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-30)
     extreme = choice_pricing.purchase_probability(jnp.float32(0.0), 5e3, 1.0, jnp.asarray([-5e3]))
     assert np.isfinite(float(extreme)) and float(extreme) == pytest.approx(1.0)
+
+
+def test_ordered_readers_of_a_batched_state_read_each_sku():
+    """Regression: on a state of many SKUs (``t [N]``) the readers took the SKU axis for the ring."""
+    env = DynamicPricing(window=3, lag=2)
+    p = env.default_params
+    _, s = jax.vmap(env.reset, (0, None))(jax.random.split(jax.random.key(0), 4), p)
+    step = jax.vmap(env.step, (0, 0, 0, None))
+    for day in range(4):  # different ring positions once markdown-free SKUs advance together
+        _, s, *_ = step(jax.random.split(jax.random.key(day + 1), 4), s, jnp.arange(4), p)
+    s = s.replace(t=s.t + jnp.arange(4))  # and different t per SKU
+    for read in (ordered_history, ordered_lags):
+        np.testing.assert_array_equal(read(s), jax.vmap(read)(s))
+        twice = jax.tree.map(lambda x: jnp.stack([x, x]), s)  # two leading batch axes
+        np.testing.assert_array_equal(read(twice)[1], jax.vmap(read)(s))

@@ -13,6 +13,8 @@ off, another dtype) it calls ``jax.random.uniform`` itself, so the result is alw
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -60,6 +62,13 @@ def uniform(key: jax.Array, n: int, minval: float = 0.0, maxval: float = 1.0) ->
     if not fusable(key):
         return jax.random.uniform(key, (n,), jnp.float32, minval, maxval)
     k = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return _uniform_from_key_data(k, n, float(minval), float(maxval))
+
+
+# jitted like jax.random.uniform itself, so that an eager call compiles the affine map the same way
+# (XLA contracts ``x * span + lo`` into one fused multiply-add; op-by-op it rounds twice)
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _uniform_from_key_data(k: jax.Array, n: int, minval: float, maxval: float) -> jax.Array:
     counters = jnp.arange(n, dtype=jnp.uint32)
     hi, lo = threefry2x32(k[0], k[1], jnp.zeros_like(counters), counters)
     # the 23 high bits as the mantissa of a float in [1, 2), minus 1

@@ -229,16 +229,25 @@ def _in_age_order(ring: jax.Array, start: jax.Array) -> jax.Array:
     return ring.at[jnp.where(i >= size, i - size, i)].get(mode="promise_in_bounds")
 
 
+def _per_sku(read, ring: jax.Array, state: PricingState) -> jax.Array:
+    """``read`` of one SKU's ring, vmapped over the leading batch axes a batched state carries (those of
+    ``state.t``), so a state of many SKUs is never mistaken for one SKU's ring."""
+    if state.t.ndim == 0:
+        return read(ring, state)
+    return jax.vmap(lambda r, s: _per_sku(read, r, s))(ring, state)
+
+
 def ordered_history(state: PricingState) -> jax.Array:
-    """``[W, F]`` history rows oldest -> newest (the ring buffer ``state.history`` read from its
-    oldest row); ``[-1]`` is the last day played."""
-    return _in_age_order(state.history, ring_start(state, state.history.shape[0]))
+    """``[..., W, F]`` history rows oldest -> newest (the ring buffer ``state.history`` read from its
+    oldest row); ``[..., -1, :]`` is the last day played. A batched state (``t [N]``, ``history
+    [N, W, F]``) is read SKU by SKU."""
+    return _per_sku(lambda h, s: _in_age_order(h, ring_start(s, h.shape[0])), state.history, state)
 
 
 def ordered_lags(state: PricingState) -> jax.Array:
-    """``[lag, 2]`` (RCR or PCR, UV > 0) of the last ``lag`` days, oldest first (``state.basis_lags``
-    read from its oldest row)."""
-    return _in_age_order(state.basis_lags, ring_start(state, state.basis_lags.shape[0]))
+    """``[..., lag, 2]`` (RCR or PCR, UV > 0) of the last ``lag`` days, oldest first
+    (``state.basis_lags`` read from its oldest row; a batched state SKU by SKU)."""
+    return _per_sku(lambda b, s: _in_age_order(b, ring_start(s, b.shape[0])), state.basis_lags, state)
 
 
 class DynamicPricing(Environment[PricingState, PricingParams]):
