@@ -159,7 +159,8 @@ def write_outputs(out: Path, rows: list[dict], curves: dict, meta: dict) -> None
                 label="DDPG(fD)" if fam else "DQN/DQfD",
             )
         axes[1].set(xlabel="demonstration transitions", title="pre-training from demonstrations")
-        axes[1].legend()
+        if len(d):  # the report is redrawn after every study; this one may not have run yet
+            axes[1].legend()
         save_figure(fig, out / "k_and_demos.png")
     if "did" in curves:
         fig, ax = plt.subplots(figsize=(6, 4))
