@@ -1,4 +1,4 @@
-"""The dynamic pricing main job end to end at a tiny size: every study writes its rows, the report and
+"""The dynamic pricing main job end to end at a tiny size: its studies write their rows, the report and
 its plots, and every learned value is finite and a positive share of the analytic optimum."""
 
 import json
