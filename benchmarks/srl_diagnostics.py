@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from jaxretail.agents import coaml
+from jaxretail.agents import coaml, srl
 from jaxretail.agents.structured import top_k_mask
 from jaxretail.agents.training import run as run_trainer
 from jaxretail.choice import mnl
@@ -131,14 +131,11 @@ def exact_critic_reward(params):
 def train_srl(spec, init_seeds, episodes, oracle=False, temperature=1.0):
     """SRL in paper mode; ``oracle``: Q = the exact immediate revenue (no learned critic, myopic)."""
     temp = (temperature, temperature)
-    trainer = al.make_trainer("srl", "paper", spec, episodes=episodes, dynamic=not oracle, temperature=temp)
+    cfg = srl.SRLConfig(paper_mode=True, episodes=episodes, dynamic=not oracle, temperature=temp)
+    critic = exact_critic_reward(spec.params) if oracle else coaml.critic_reward
+    trainer = srl.vmap_trainer(srl.make_srl(cfg, spec, critic_reward=critic))
     keys = jax.vmap(jax.random.key)(jnp.asarray(init_seeds, jnp.uint32))
-    learned = coaml.critic_reward
-    coaml.critic_reward = exact_critic_reward(spec.params) if oracle else learned  # read at tracing
-    try:
-        res = run_trainer(trainer, keys, None, None, chunk_updates=20, progress=True)
-    finally:
-        coaml.critic_reward = learned
+    res = run_trainer(trainer, keys, None, None, chunk_updates=20, progress=True)
     return res["state"], {k: np.asarray(v) for k, v in res["metrics"].items()}
 
 
@@ -212,9 +209,11 @@ def critic_study(env, params, actor, critics, seeds, every, r, gamma, std_b, num
         distinct.append(len({tuple(c) for c in cands[i].astype(int)}))
         mae.append(np.mean(np.abs(q_rew[i] - rev[i])))
     mean = lambda v: float(np.nanmean(v))  # noqa: E731
+    # a rank correlation undefined on every state (constant scores) is null, not a NaN in the JSON
+    corr = lambda v: round(mean(v), 3) if np.any(np.isfinite(v)) else None  # noqa: E731
     return {
         "states": n_states,
-        **{f"spearman {k}": round(mean(v), 3) for k, v in rows.items()},
+        **{f"spearman {k}": corr(v) for k, v in rows.items()},
         "true-Q regret of argmax critic": round(mean(regret), 3),
         "true-Q regret of argmax R (myopic)": round(mean(regret_r), 3),
         "true-Q spread (max - min over candidates)": round(mean(q_true.max(1) - q_true.min(1)), 3),

@@ -23,6 +23,7 @@ gradient norm, keeps every reward and draws independent noise.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -206,8 +207,12 @@ def _collect(cfg, spec, st, std):
     return key, k_iter, k_fut, episode
 
 
-def make_srl(cfg: SRLConfig, spec: coaml.EnvSpec) -> Trainer:
+def make_srl(cfg: SRLConfig, spec: coaml.EnvSpec, critic_reward: Callable = coaml.critic_reward) -> Trainer:
     """SRL trainer: ``init(key, hyper=None)`` and ``update(state, data=None)`` = one episode.
+
+    ``critic_reward(params, x, action, k) -> []`` scores the candidates' immediate reward (default: the
+    learned linear critic of the paper, spec 3.4); another function, e.g. an exact revenue oracle,
+    replaces it in the actor's target for ablations (the learned critic still trains, unused).
 
     Metrics per episode: ``train_revenue`` / ``val_revenue`` (evaluation before the episode),
     ``episode_return`` (the exploration episode), ``actor_loss``, ``lr``, ``selected``.
@@ -227,7 +232,7 @@ def make_srl(cfg: SRLConfig, spec: coaml.EnvSpec) -> Trainer:
         theta = coaml.actor_scores(actor, x, cfg.activation)
         cands = jnp.concatenate([theta[None], theta + std_b * z])  # [m + 1, N]
         acts = jax.vmap(top_k_mask, in_axes=(0, None))(cands, spec.k)
-        q = jax.vmap(coaml.critic_reward, in_axes=(None, None, 0, None))(critics["rew"], x, acts, spec.k)
+        q = jax.vmap(critic_reward, in_axes=(None, None, 0, None))(critics["rew"], x, acts, spec.k)
         if cfg.dynamic:
             q = q + jax.vmap(coaml.critic_future, in_axes=(None, None, 0))(critics["fut"], x, acts)
         probs = jax.nn.softmax(q / temp)
