@@ -308,8 +308,9 @@ def main(argv=None) -> int:
             study = (a.every, a.replicates, cfg.gamma, std_b, cfg.num_candidates, key, a.temperature)
             per_seed.append(critic_study(env, params, actor, critics, val_seeds, *study))
         out["srl"] = _result(test(st["selection"].best_params), evaluation(metrics), t0, test(st["actor"]))
+        defined = lambda k: [p[k] for p in per_seed if p[k] is not None]  # noqa: E731
         out["srl"]["critic (mean over init seeds)"] = {
-            k: round(float(np.mean([p[k] for p in per_seed])), 3) for k in per_seed[0]
+            k: round(float(np.mean(defined(k))), 3) if defined(k) else None for k in per_seed[0]
         }
         out["srl"]["critic per init seed"] = per_seed
         print("srl", json.dumps({k: v for k, v in out["srl"].items() if "per init" not in k}, indent=1))
