@@ -114,3 +114,15 @@ def test_ordered_readers_of_a_batched_state_read_each_sku():
         np.testing.assert_array_equal(read(s), jax.vmap(read)(s))
         twice = jax.tree.map(lambda x: jnp.stack([x, x]), s)  # two leading batch axes
         np.testing.assert_array_equal(read(twice)[1], jax.vmap(read)(s))
+
+
+@pytest.mark.parametrize("window", [1, 3, 7])
+def test_last_day_is_the_newest_row_in_age_order(window):
+    from jaxretail.envs.pricing.env import last_day
+
+    env = DynamicPricing(window=window)
+    p = env.default_params
+    _, s = env.reset(jax.random.key(0), p)
+    for day in range(2 * window + 2):
+        np.testing.assert_array_equal(last_day(s), ordered_history(s)[-1])
+        _, s, *_ = env.step(jax.random.key(day), s, jnp.int32(day % 5), p)

@@ -78,17 +78,14 @@ def poisson_from_uniform(u: jax.Array, mean: jax.Array) -> jax.Array:
 
 def price_grid(sku: SKU, params: PricingParams) -> jax.Array:
     """Prices ``[K]`` of the discrete actions (bin centres, or markdown levels)."""
-    k = jnp.arange(params.num_prices, dtype=jnp.float32)
-    if params.mode == "markdown":
-        return sku.list_price * (1.0 - 0.1 * (k + 1.0))
-    return area_price(k, sku, params)
+    return area_price(jnp.arange(params.num_prices, dtype=jnp.float32), sku, params)
 
 
 def area_price(k: jax.Array, sku: SKU, params: PricingParams) -> jax.Array:
-    """Price of discrete action ``k`` (float, any shape): entry ``k`` of :func:`price_grid`, computed
-    directly (no ``[K]`` grid to build and index)."""
+    """Price of discrete action ``k`` (float, any shape): ``(k + 1) 10 %`` off the list price in markdown
+    mode, else the centre of area ``k`` of ``[P_min, P_max]`` (computed directly, no ``[K]`` grid)."""
     if params.mode == "markdown":
-        return price_grid(sku, params)[k.astype(jnp.int32)]
+        return sku.list_price * (1.0 - 0.1 * (k + 1.0))
     width = (sku.p_max - sku.p_min) / params.num_prices
     return sku.p_min + (k + 0.5) * width
 
@@ -242,6 +239,12 @@ def ordered_history(state: PricingState) -> jax.Array:
     oldest row); ``[..., -1, :]`` is the last day played. A batched state (``t [N]``, ``history
     [N, W, F]``) is read SKU by SKU."""
     return _per_sku(lambda h, s: _in_age_order(h, ring_start(s, h.shape[0])), state.history, state)
+
+
+def last_day(state: PricingState) -> jax.Array:
+    """``[F]`` features of the last day played (the newest row of one SKU's ring buffer, row
+    ``(t - 2) mod W``; ``ordered_history(state)[-1]`` without reordering the window)."""
+    return state.history[(state.t - 2) % state.history.shape[0]]
 
 
 def ordered_lags(state: PricingState) -> jax.Array:

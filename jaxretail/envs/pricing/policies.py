@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxretail.choice import pricing as choice_pricing
-from jaxretail.envs.pricing.env import ordered_history, price_grid, price_to_action, purchase_probability
+from jaxretail.envs.pricing.env import last_day, price_grid, price_to_action, purchase_probability
 from jaxretail.envs.pricing.types import HISTORY_FEATURES, PricingParams, PricingState
 
 _COMP = HISTORY_FEATURES.index("competitor_rel")
@@ -55,7 +55,7 @@ def competitor_policy(undercut: float = 0.02) -> Callable:
     """Price at yesterday's competitor price less ``undercut`` (a share), clipped to the bounds."""
 
     def policy(key, obs, state: PricingState, params: PricingParams):
-        comp = ordered_history(state)[-1, _COMP] * state.sku.list_price
+        comp = last_day(state)[_COMP] * state.sku.list_price
         return _as_action(comp * (1.0 - undercut), state, params)
 
     return policy
@@ -73,7 +73,7 @@ def cost_plus_policy(markup: float = 0.5) -> Callable:
 def traffic_policy(key, obs, state: PricingState, params: PricingParams):
     """Yesterday's traffic above its mean -> upper part of the range, below -> lower part:
     ``P_min + (P_max - P_min) sigmoid(4 (uv_rel - 1))``."""
-    w = jax.nn.sigmoid(4.0 * (ordered_history(state)[-1, _UV] - 1.0))
+    w = jax.nn.sigmoid(4.0 * (last_day(state)[_UV] - 1.0))
     return _as_action(state.sku.p_min + w * (state.sku.p_max - state.sku.p_min), state, params)
 
 
