@@ -184,9 +184,22 @@ def run(a: argparse.Namespace, _=None) -> None:
         _run(a)
 
 
+def finished_studies(out: Path) -> tuple[list[dict], dict]:
+    """``(rows, curves)`` of the studies a run in ``out`` already finished (``results.json`` is written
+    atomically after each study; empty for a new folder). ``claim_output`` has checked that the folder
+    holds this very run, and every study draws its own keys from ``--seed``, so a resumed run skips
+    them and ends with the outputs of an uninterrupted one."""
+    path = out / "results.json"
+    if not path.exists():
+        return [], {}
+    stored = json.loads(path.read_text())
+    return stored["rows"], stored["curves"]
+
+
 def _run(a: argparse.Namespace) -> None:
     out = Path(a.out)
-    rows, curves = [], {}
+    rows, curves = finished_studies(out)
+    done = {r["study"] for r in rows}
     tasks = {
         "reward_gamma": 4,
         "num_prices": len(a.num_prices),
@@ -198,6 +211,9 @@ def _run(a: argparse.Namespace) -> None:
     start = time.perf_counter()
     with tqdm(total=sum(tasks[s] for s in a.studies), desc="pricing studies") as bar:
         for s in a.studies:
+            if s in done:  # finished before an interruption
+                bar.update(tasks[s])
+                continue
             STUDIES[s](a, rows, bar, curves)
             meta = run_metadata(**vars(a), seconds=round(time.perf_counter() - start, 1))
             write_outputs(out, rows, curves, meta)
