@@ -104,7 +104,7 @@ def test_category_values_and_product_shares_match_mnl(setup):
     layout = E.layout_for(params.config.category_sizes)
     cust = jax.tree.map(lambda a: a[0], _customers(params, seeds, 0.0))
     mu = cm.utilities(tiles, cust, E.model_options(params)).reshape(layout.product.shape)
-    iv = tiled.inclusive_values(mu, jnp.asarray(layout.row_to_category))
+    iv = tiled.inclusive_values(mu, layout)
     mu_np = np.asarray(mu, np.float64)
     flat = np.full(params.config.num_products, -np.inf)
     flat[layout.product[layout.valid]] = mu_np[layout.valid]
@@ -114,9 +114,7 @@ def test_category_values_and_product_shares_match_mnl(setup):
     # product choice in category 5 (145 products, 5 rows): 40,000 inverse-CDF draws vs MNL shares
     draws = 40_000
     u = jax.random.uniform(jax.random.key(1), (draws, params.config.num_categories))
-    rows, slots = jax.jit(
-        jax.vmap(lambda uu: tiled.sample(uu, iv["w"], iv["row_sum"], iv["cat_sum"], layout, iv["row_scale"]))
-    )(u)
+    rows, slots = jax.jit(jax.vmap(lambda uu: tiled.sample(uu, mu, iv, layout)))(u)
     chosen = layout.product[np.asarray(rows)[:, 5], np.asarray(slots)[:, 5]]
     members = np.flatnonzero(cat == 5)
     assert np.isin(chosen, members).all()
@@ -128,6 +126,34 @@ def test_category_values_and_product_shares_match_mnl(setup):
     observed = counts[keep]
     chi2 = ((observed - expected) ** 2 / expected).sum()
     assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3
+
+
+def test_tiled_choice_is_the_exact_inverse_cdf_of_each_category():
+    """Inclusive values and the row-then-slot choice on a layout with one-row and many-row categories whose
+    utilities lie hundreds apart, against a float64 NumPy inverse CDF over each category's products."""
+    sizes = (1, 40, 3, 200, 33)
+    layout = tiled.make_layout(sizes, row_width=8)
+    rng = np.random.default_rng(3)
+    offsets = np.repeat([0.0, -300.0, 40.0, -5.0, 200.0], sizes)
+    flat = rng.normal(0, 2, sum(sizes)) + offsets
+    mu = np.full(layout.product.shape, -np.inf, np.float32)
+    mu[layout.valid] = flat[layout.product[layout.valid]]
+    iv = tiled.inclusive_values(jnp.asarray(mu), layout)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    cv_ref = np.array([np.logaddexp.reduce(flat[a : a + n]) for a, n in zip(starts, sizes, strict=True)])
+    np.testing.assert_allclose(np.asarray(iv["cv"], np.float64), cv_ref, rtol=1e-6, atol=1e-5)
+    assert float(iv["sv"]) == pytest.approx(np.logaddexp.reduce(cv_ref), rel=1e-6)
+    grid = (np.arange(4000) + 0.5) / 4000
+    u = jnp.asarray(np.repeat(grid[:, None], len(sizes), axis=1), jnp.float32)
+    rows, slots = jax.jit(jax.vmap(lambda uu: tiled.sample(uu, jnp.asarray(mu), iv, layout)))(u)
+    chosen = layout.product[np.asarray(rows), np.asarray(slots)]  # [draws, J]
+    for j, (a, n) in enumerate(zip(starts, sizes, strict=True)):
+        share = np.exp(flat[a : a + n] - flat[a : a + n].max())
+        cum = np.cumsum(share / share.sum())
+        ref = a + np.minimum(np.searchsorted(cum, grid, side="left"), n - 1)
+        near = np.abs(cum[np.clip(ref - a, 0, n - 1)] - grid) < 1e-5  # float32 boundary cases
+        assert np.all((chosen[:, j] == ref) | near), j
+        assert np.all((chosen[:, j] >= a) & (chosen[:, j] < a + n))
 
 
 def test_larger_coupon_never_lowers_purchase_probability(setup):

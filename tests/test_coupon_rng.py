@@ -168,6 +168,27 @@ def test_box_muller_pairs_are_independent_standard_normals():
     assert max(np.abs(e1).max(), np.abs(e2).max()) <= np.sqrt(-2 * np.log(2.0**-24)) + 1e-5
 
 
+def test_half_turn_normal_and_square_law():
+    """(z, w^2) of normal_and_square: z ~ N(0, 1) and w^2 ~ chi^2_1, independent; the angle's sine matches
+    NumPy on the grid and a precomputed sine gives the same draws."""
+    k = np.concatenate([np.arange(0, 2**23, 89), [0, 2**22 - 1, 2**22, 2**23 - 1]]).astype(np.uint32)
+    s = np.asarray(jax.jit(rng.half_turn_sine)(jnp.asarray(k << 9)), np.float64)
+    r = (k & 0x3FFFFF).astype(np.float64) + 0.5
+    t = np.where(k >> 22 == 1, -1.0, 1.0) * np.pi / 2 * r * 2.0**-22
+    assert np.abs(s - np.sin(t)).max() < 2e-7 and np.abs(s).max() <= 1  # so that w^2 >= 0
+    n = 60_000
+    words = np.asarray(rng.hash_bits(jnp.uint32(21), jnp.arange(2 * n)), np.uint32).reshape(2, n)
+    radius, angle = jnp.asarray(words[0]), jnp.asarray(words[1])
+    z, w2 = (np.asarray(v, np.float64) for v in jax.jit(rng.normal_and_square)(radius, angle))
+    assert stats.kstest(z, "norm").pvalue > 1e-3 and stats.kstest(w2, "chi2", args=(1,)).pvalue > 1e-3
+    assert (w2 >= 0).all()
+    se = 4 / np.sqrt(n)
+    assert abs(np.corrcoef(z**2, w2)[0, 1]) < se and abs(np.corrcoef(z, w2)[0, 1]) < se
+    given = jax.jit(lambda a, b: rng.normal_and_square(a, sine=rng.half_turn_sine(b)))(radius, angle)
+    np.testing.assert_array_equal(np.asarray(given[0]), z.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(given[1]), w2.astype(np.float32))
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.07, 0.9, 4.0, 15.0, 31.5])
 def test_inverse_cdf_poisson_equals_the_closed_form_quantile(rate):
     u = np.asarray(rng.bits_to_uniform(rng.hash_bits(jnp.uint32(3), jnp.arange(50_000))), np.float64)

@@ -1,9 +1,10 @@
 """Category -> product logit on a tiled catalogue, for ONE choice situation (vmap for customers).
 
 A catalogue of ``J`` categories (nests) is laid out in whole rows of ``R`` slots (padding marked
-invalid, :class:`TileLayout`), so per-category reductions become row reductions followed by a tiny
-``[rows, J]`` matrix product, and product choice becomes "pick a row, then a slot", both with fixed
-shapes (``shared/specs/performance.md`` §2a). The model (RetailSynth, Xia et al. arXiv 2312.14095 §3):
+invalid, :class:`TileLayout`), so per-category reductions become row reductions followed by O(rows)
+work on static slices of the row statistics (categories occupy contiguous rows), and product choice
+becomes "pick a row, then a slot", both with fixed shapes (``shared/specs/performance.md`` §2a).
+The model (RetailSynth, Xia et al. arXiv 2312.14095 §3):
 
 * inclusive value of category ``j``: ``CV_j = log sum_{i in j} e^{mu_i}``; store value
   ``SV = log sum_j e^{CV_j}``;
@@ -31,8 +32,6 @@ class TileLayout:
     product: np.ndarray  # [rows, R] int32 product index, -1 for padding
     valid: np.ndarray  # [rows, R] bool
     row_category: np.ndarray  # [rows] int32
-    row_to_category: np.ndarray  # [rows, J] float32 one-hot
-    same_category_prefix: np.ndarray  # [rows, rows] float32: 1 if same category and r' <= r
     category_first_row: np.ndarray  # [J] int32
     category_num_rows: np.ndarray  # [J] int32
     slot_prefix: np.ndarray  # [R, R] float32 upper-triangular ones (running sum within a row)
@@ -72,50 +71,59 @@ def make_layout(category_sizes: tuple[int, ...], row_width: int = 32) -> TileLay
         flat[:n] = np.arange(p0, p0 + n)
         product[r0 : r0 + num_rows_j[j]] = flat.reshape(-1, row_width)
     row_category = np.repeat(np.arange(len(sizes), dtype=np.int32), num_rows_j)
-    onehot = (row_category[:, None] == np.arange(len(sizes))[None, :]).astype(np.float32)
-    idx = np.arange(rows)
-    prefix = ((row_category[:, None] == row_category[None, :]) & (idx[:, None] <= idx[None, :])).astype(
-        np.float32
-    )
     return TileLayout(
         row_width=row_width,
         product=product,
         valid=product >= 0,
         row_category=row_category,
-        row_to_category=onehot,
-        same_category_prefix=prefix,
         category_first_row=first_row.astype(np.int32),
         category_num_rows=num_rows_j.astype(np.int32),
         slot_prefix=np.triu(np.ones((row_width, row_width), np.float32)),
     )
 
 
-def inclusive_values(mu: jax.Array, row_to_category: jax.Array) -> dict[str, jax.Array]:
-    """Category inclusive values ``cv [J]``, store value ``sv []`` and the shifted weights.
+def row_statistics(mu: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-row maximum ``m_row [rows]`` and shifted sum ``e_row [rows] = sum_r e^{mu - m_row}`` of
+    utilities ``mu [rows, R]`` (``-inf`` on padding; a row without a finite utility gets ``m_row = 0``,
+    ``e_row = 0``). The only per-slot work of the choice besides :func:`sample`'s chosen rows."""
+    m_row = jnp.max(mu, axis=-1)
+    m_row = jnp.where(jnp.isfinite(m_row), m_row, 0.0)
+    return m_row, jnp.sum(jnp.exp(mu - m_row[:, None]), axis=-1)
+
+
+def _category_rows(m_row: jax.Array, e_row: jax.Array, m_cat: jax.Array, layout: TileLayout):
+    """Row sums relative to each category's maximum, one ``[n_j]`` array per category (static slices:
+    categories occupy contiguous rows), and their scales ``e^{m_row - m_cat}``."""
+    out = []
+    for j, (a, n) in enumerate(zip(layout.category_first_row, layout.category_num_rows, strict=True)):
+        scale = jnp.exp(m_row[a : a + n] - m_cat[j])
+        out.append((e_row[a : a + n] * scale, scale))
+    return out
+
+
+def inclusive_values(mu: jax.Array, layout: TileLayout) -> dict[str, jax.Array]:
+    """Category inclusive values ``cv [J]`` and store value ``sv []`` of utilities ``mu [rows, R]``.
 
     Args:
       mu: ``[rows, R]`` utilities, ``-inf`` on padding; every row holds at least one product.
-      row_to_category: ``[rows, J]`` one-hot category of each row.
+      layout: the catalogue's :class:`TileLayout` (static).
 
-    Returns ``w [rows, R]`` (``e^{mu - m_row}``), ``row_scale [rows]`` (``e^{m_row - m_cat}``),
-    ``row_sum [rows]`` and ``cat_sum [J]`` (relative to the category maximum ``m_cat``), ``cv [J]``
-    and ``sv []``. Max-subtracted per row and per category, so every category keeps full float32
-    precision however far its utilities lie below the customer's largest one; ``cat_sum >= 1``, so
-    ``cv`` is finite whenever the utilities are (``-inf`` for a category without finite utility).
+    Returns ``cv [J]``, ``sv []`` and the statistics :func:`sample` reuses: ``m_row``, ``e_row`` (see
+    :func:`row_statistics`), ``m_cat [J]`` (category maximum) and ``cat_sum [J]`` (``sum e^{mu - m_cat}``).
+    Max-subtracted per row and per category, so every category keeps full float32 precision however
+    far its utilities lie below the customer's largest one; ``cat_sum >= 1``, so ``cv`` is finite
+    whenever the utilities are (``-inf`` for a category without finite utility). Per-category work uses
+    static slices of the ``[rows]`` statistics (no ``[rows, J]`` one-hot products): O(rows) per customer.
     """
-    m_row = jnp.max(mu, axis=-1)
-    m_row = jnp.where(jnp.isfinite(m_row), m_row, 0.0)
-    in_cat = row_to_category > 0
-    m_cat = jnp.max(jnp.where(in_cat, m_row[:, None], -jnp.inf), axis=0)  # [J]
+    m_row, e_row = row_statistics(mu)
+    bounds = zip(layout.category_first_row, layout.category_num_rows, strict=True)
+    m_cat = jnp.stack([jnp.max(m_row[a : a + n]) for a, n in bounds])
     m_cat = jnp.where(jnp.isfinite(m_cat), m_cat, 0.0)
-    w = jnp.exp(mu - m_row[:, None])  # 0 on padding
-    row_scale = jnp.exp(m_row - row_to_category @ m_cat)
-    row_sum = jnp.sum(w, axis=-1) * row_scale
-    cat_sum = row_sum @ row_to_category
+    cat_sum = jnp.stack([jnp.sum(rs) for rs, _ in _category_rows(m_row, e_row, m_cat, layout)])
     cv = jnp.where(cat_sum > 0, m_cat + jnp.log(jnp.where(cat_sum > 0, cat_sum, 1.0)), -jnp.inf)
     m_s = jnp.max(cv)
     sv = m_s + jnp.log(jnp.sum(jnp.exp(cv - m_s)))
-    return {"w": w, "row_scale": row_scale, "row_sum": row_sum, "cat_sum": cat_sum, "cv": cv, "sv": sv}
+    return {"cv": cv, "sv": sv, "m_row": m_row, "e_row": e_row, "m_cat": m_cat, "cat_sum": cat_sum}
 
 
 def category_probability(cv: jax.Array, intercept: jax.Array, slope: jax.Array) -> jax.Array:
@@ -129,36 +137,32 @@ def category_probability(cv: jax.Array, intercept: jax.Array, slope: jax.Array) 
 
 
 def sample(
-    uniform: jax.Array,
-    w: jax.Array,
-    row_sum: jax.Array,
-    cat_sum: jax.Array,
-    layout: TileLayout,
-    row_scale: jax.Array | None = None,
+    uniform: jax.Array, mu: jax.Array, iv: dict[str, jax.Array], layout: TileLayout
 ) -> tuple[jax.Array, jax.Array]:
     """Inverse-CDF MNL choice within every category from one uniform each: ``(row [J], slot [J])``.
 
     Args:
       uniform: ``[J]`` uniforms in (0, 1).
-      w: ``[rows, R]`` weights within each row; ``row_scale [rows]`` brings them to the scale of
-        ``row_sum [rows]`` and ``cat_sum [J]`` (default 1: ``w`` already on that scale), as returned
-        by :func:`inclusive_values`.
+      mu: ``[rows, R]`` utilities; iv: their :func:`inclusive_values`.
 
-    Picks the row whose within-category running sum first reaches ``u S_j``, then the slot within
-    that row, reusing the same uniform (no Gumbel per product). The product is
-    ``layout.product[row, slot]``.
+    Picks the row whose within-category running sum first reaches ``u S_j`` (a sequential sum over the
+    category's rows), then the slot within that row, reusing the same uniform (no Gumbel per product):
+    only the ``J`` chosen rows' weights are recomputed. The product is ``layout.product[row, slot]``.
     """
-    num_cat = cat_sum.shape[0]
-    cum_row = row_sum @ jnp.asarray(layout.same_category_prefix)  # [rows] running sum within category
-    target = uniform * cat_sum  # [J]
-    in_cat = jnp.asarray(layout.row_category)[None, :] == jnp.arange(num_cat)[:, None]  # [J, rows]
-    count = jnp.sum(in_cat & (cum_row[None, :] < target[:, None]), axis=1)
-    row = jnp.asarray(layout.category_first_row) + jnp.minimum(
-        count, jnp.asarray(layout.category_num_rows) - 1
-    )
-    residual = target - (cum_row[row] - row_sum[row])
-    row_w = w[row] if row_scale is None else w[row] * row_scale[row][:, None]  # [J, R]
+    rows, residuals, scales = [], [], []
+    per_category = _category_rows(iv["m_row"], iv["e_row"], iv["m_cat"], layout)
+    for j, (rs, scale) in enumerate(per_category):
+        target = uniform[j] * iv["cat_sum"][j]
+        cum = [rs[0]]
+        for r in range(1, rs.shape[0]):
+            cum.append(cum[-1] + rs[r])
+        k = sum(((c < target).astype(jnp.int32) for c in cum[:-1]), jnp.int32(0))
+        rows.append(layout.category_first_row[j] + k)
+        residuals.append(target - (jnp.stack(cum)[k] - rs[k]))
+        scales.append(scale[k])
+    row, residual = jnp.stack(rows), jnp.stack(residuals)
+    row_w = jnp.exp(mu[row] - iv["m_row"][row][:, None]) * jnp.stack(scales)[:, None]  # [J, R]
     cum_slot = row_w @ jnp.asarray(layout.slot_prefix)  # [J, R]
-    last_valid = jnp.sum(jnp.asarray(layout.valid)[row], axis=1) - 1
+    last_valid = jnp.asarray(layout.valid.sum(axis=1) - 1, jnp.int32)[row]
     slot = jnp.minimum(jnp.sum(cum_slot < residual[:, None], axis=1), last_valid)
     return row, slot

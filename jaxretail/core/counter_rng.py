@@ -186,20 +186,30 @@ def normal_pair(radius_bits: jax.Array, angle_bits: jax.Array) -> tuple[jax.Arra
 _SIN_HALF = (1.0, -1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800, 1.0 / 6227020800)
 
 
-def normal_and_square(radius_bits: jax.Array, angle_bits: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(z, w^2)`` of a Box-Muller pair ``(z, w) = (R sin t, R cos t)``: two independent standard
-    normals, of which only the second's square is wanted (cheaper than :func:`normal_pair`).
-
-    ``t`` is uniform on ``(-pi/2, pi/2)`` (the sign of ``cos t`` is not needed): the top bit of the
-    angle word gives the sign and the next 22 bits ``r`` the magnitude, ``sin t = +-sin(pi/2 r)``, one
-    odd polynomial; ``w^2 = R^2 (1 - sin^2 t)`` (absolute error about ``1e-7 R^2``).
-    """
-    e = jnp.float32(-2.0) * jnp.log(bits_to_uniform(jnp.asarray(radius_bits, jnp.uint32)))  # R^2
+def half_turn_sine(angle_bits: jax.Array) -> jax.Array:
+    """``sin t`` for ``t`` uniform on ``(-pi/2, pi/2)`` from a word: the top bit gives the sign and the
+    next 22 bits ``r`` the magnitude, ``sin t = +-sin(pi/2 (r + 1/2) 2^-22)``, one odd polynomial
+    (absolute error below ``2e-7``; clipped to ``[-1, 1]``, which float32 rounding of the polynomial
+    could exceed near ``pi/2``, so that ``1 - sin^2 t >= 0``). The angle of :func:`normal_and_square`."""
     k = jnp.asarray(angle_bits, jnp.uint32) >> 9
     r = (k & jnp.uint32(0x3FFFFF)).astype(jnp.float32) + jnp.float32(0.5)
     x = r * jnp.float32(math.pi / 2 * 2.0**-22)
-    s = x * _horner(_SIN_HALF, x * x)
-    s = jnp.where((k >> 22) == 1, -s, s)
+    s = jnp.minimum(x * _horner(_SIN_HALF, x * x), jnp.float32(1.0))
+    return jnp.where((k >> 22) == 1, -s, s)
+
+
+def normal_and_square(
+    radius_bits: jax.Array, angle_bits: jax.Array | None = None, *, sine: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """``(z, w^2)`` of a Box-Muller pair ``(z, w) = (R sin t, R cos t)``: two independent standard
+    normals, of which only the second's square is wanted (cheaper than :func:`normal_pair`).
+
+    ``t`` is uniform on ``(-pi/2, pi/2)`` (the sign of ``cos t`` is not needed), ``sin t`` from
+    :func:`half_turn_sine` of ``angle_bits`` (or given as ``sine``, e.g. computed once for several
+    consumers); ``w^2 = R^2 (1 - sin^2 t)`` (absolute error about ``1e-7 R^2``).
+    """
+    e = jnp.float32(-2.0) * jnp.log(bits_to_uniform(jnp.asarray(radius_bits, jnp.uint32)))  # R^2
+    s = half_turn_sine(angle_bits) if sine is None else jnp.asarray(sine, jnp.float32)
     return jnp.sqrt(e) * s, e * (jnp.float32(1.0) - s * s)
 
 

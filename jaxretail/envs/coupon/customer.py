@@ -30,6 +30,7 @@ from jaxretail.choice import tiled
 from jaxretail.core.counter_rng import (
     POISSON_INVERSE_CDF_MAX_RATE,
     bits_to_uniform,
+    half_turn_sine,
     normal_and_square,
     normal_pair,
     pair_bits,
@@ -155,19 +156,40 @@ def observed_feature(
     """
     g2 = jnp.where(valid, g if squared else g * g, 0.0)
     z0 = jnp.where(valid, z0, 0.0)
-    a = jnp.sqrt(1.0 + (chi2 / jnp.sum(g2)) * g2)  # 1 on padding, where z0 = 0
+    a = jnp.sqrt(1.0 + (chi2 / slot_sum(g2)) * g2)  # 1 on padding, where z0 = 0
     n_i = jnp.sum(valid) if num_products is None else num_products
-    c = (jnp.sum(a * z0) - total) / (n_i + chi2)
+    c = (slot_sum(a * z0) - total) / (n_i + chi2)
     return jnp.where(valid, a * (z0 - a * c), 0.0)
 
 
-def observed_feature_normals(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions) -> tuple:
+def slot_sum(x: jax.Array) -> jax.Array:
+    """Sum of all entries as a product with a ones vector (float32, full precision): on CPU, XLA
+    compiles a row reduction of a fused elementwise producer to a serial loop, while a dot reads the
+    materialised row with vector accumulators (the same sum up to float32 rounding)."""
+    x = jnp.ravel(x)
+    return jnp.matmul(x, jnp.ones(x.shape, x.dtype), precision=jax.lax.Precision.HIGHEST)
+
+
+def observed_feature_sine(week: WeekTiles, cust: CustomerWeek, opts: ModelOptions) -> jax.Array | None:
+    """The angle sine ``[S]`` of the observed feature's Box-Muller pair of one customer (stream 4,
+    :func:`~jaxretail.core.counter_rng.half_turn_sine`); ``None`` under legacy coupling. Its three
+    consumers (two sums and the draw) would each recompute it if it were fused into them: callers that
+    stream customers compute it once per block (:func:`jaxretail.envs.coupon.week.visitor_utilities`)."""
+    return None if opts.legacy_coupling else half_turn_sine(_words(cust, week, 4))
+
+
+def observed_feature_normals(
+    week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, sine: jax.Array | None = None
+) -> tuple:
     """The week's per-slot normals of the observed feature of one customer, ``([S], [S])``:
-    ``(z0, g^2)`` (one Box-Muller pair, streams 5 and 4), or ``(m, z)`` under legacy coupling (streams
+    ``(z0, g^2)`` (one Box-Muller pair, streams 5 and 4; ``sine``: the pair's
+    :func:`observed_feature_sine`, if already computed), or ``(m, z)`` under legacy coupling (streams
     3 and 5)."""
     if opts.legacy_coupling:
         return normal_pair(_words(cust, week, 3), _words(cust, week, 5))
-    return normal_and_square(_words(cust, week, 5), _words(cust, week, 4))  # g enters through g^2 only
+    if sine is None:
+        return normal_and_square(_words(cust, week, 5), _words(cust, week, 4))  # g enters through g^2 only
+    return normal_and_square(_words(cust, week, 5), sine=sine)
 
 
 def observed_feature_draws(
@@ -182,19 +204,19 @@ def observed_feature_draws(
 
 
 def utilities(
-    week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, normals: tuple | None = None
+    week: WeekTiles, cust: CustomerWeek, opts: ModelOptions, sine: jax.Array | None = None
 ) -> jax.Array:
     """Utilities ``mu [S]`` of one customer-week (``-inf`` on padding), capped at ``week.utility_cap``.
 
     The observed feature is ``X = m + s z`` with ``m, z ~ N(0, 1)`` and ``s ~ HalfNormal(1)``
     independent, drawn exactly as in :func:`observed_feature`. With legacy coupling (the original's
-    shared key) ``s = |m|`` and ``X = m + |m| z``. ``normals``: the customer's
-    :func:`observed_feature_normals`, if already computed.
+    shared key) ``s = |m|`` and ``X = m + |m| z``. ``sine``: the customer's
+    :func:`observed_feature_sine`, if already computed (the same utilities).
     """
     n_z, n_x = taste_normals(_words(cust, week, 0), _words(cust, week, 1), opts.legacy_coupling)
     beta_z = jnp.exp(jnp.float32(opts.beta_z[0]) + jnp.float32(opts.beta_z[1]) * n_z)
     beta_x = jnp.exp(jnp.float32(opts.beta_x[0]) + jnp.float32(opts.beta_x[1]) * n_x)
-    x = observed_feature_draws(week, cust, opts, normals)
+    x = observed_feature_draws(week, cust, opts, observed_feature_normals(week, cust, opts, sine))
     eps = uniform_to_gumbel(bits_to_uniform(_words(cust, week, 6)), opts.noise_scale)
     log_paid = jnp.log(1.0 - cust.coupon * cust.redeemed)[week.slot_category]  # [S]
     price_coef = (opts.price_scale * cust.beta_w_customer) * week.beta_w_product
@@ -218,14 +240,16 @@ def purchase_given_utilities(
     rate exceeds :data:`~jaxretail.core.counter_rng.POISSON_INVERSE_CDF_MAX_RATE` is flagged in
     ``needs_exact_poisson`` (its quantity is then 1 here): the caller draws it by rejection.
     """
-    iv = tiled.inclusive_values(mu.reshape(layout.product.shape), jnp.asarray(layout.row_to_category))
+    mu = mu.reshape(layout.product.shape)
+    iv = tiled.inclusive_values(mu, layout)
     p_cat = tiled.category_probability(iv["cv"], week.category_intercept, week.category_slope)
     u_cat, u_choice, u_qty = (
         bits_to_uniform(pair_bits(cust.category_hashes[k], week.category_consts[k])) for k in range(3)
     )
     bought = u_cat < p_cat  # [J]
-    row, slot = tiled.sample(u_choice, iv["w"], iv["row_sum"], iv["cat_sum"], layout, iv["row_scale"])
+    row, slot = tiled.sample(u_choice, mu, iv, layout)
     line = row * layout.row_width + slot  # [J] flat slot of each category's line
+    mu = mu.ravel()
     n_q = uniform_to_normal(bits_to_uniform(pair_bits(cust.customer_hashes[2], week.product_consts[2][line])))
     q_slope = jnp.exp(jnp.float32(opts.quantity_slope[0]) + jnp.float32(opts.quantity_slope[1]) * n_q)
     rate = jnp.minimum(jnp.exp(week.quantity_intercept[line] + q_slope * mu[line]), opts.max_poisson_rate)

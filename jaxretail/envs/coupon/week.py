@@ -78,22 +78,34 @@ def _check_week(week, invalid_action, nonfinite, ids) -> None:
         )
 
 
-def visitor_utilities(tiles: cm.WeekTiles, cust: cm.CustomerWeek, opts, sub_block: int) -> jax.Array:
-    """Utilities ``[B, S]`` of a block of customers (``cust`` fields with a leading ``[B]``), computed
-    ``sub_block`` customers at a time: a loop boundary makes XLA compute each value once (fused into
-    its several consumers, the hashing would be recomputed for each) and keeps the working set in cache.
-    """
-    block = cust.beta_w_customer.shape[0]
-    one = jax.vmap(lambda c: cm.utilities(tiles, c, opts))
+def by_sub_block(fn, batch, sub_block: int):
+    """``fn`` (a function of a batch of customers: a pytree of arrays with a leading ``[B]``) applied
+    ``sub_block`` customers at a time, outputs concatenated along ``B``. The loop boundary makes XLA
+    compute ``fn``'s values once (fused into several consumers, cheap per-slot work such as hashing
+    would be recomputed for each) and keeps the ``[sub_block, S]`` working set in cache."""
+    block = jax.tree.leaves(batch)[0].shape[0]
     if sub_block >= block:
-        return one(cust)
+        return fn(batch)
+    part = lambda i: jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * sub_block, sub_block), batch)  # noqa: E731
+    init = jax.tree.map(lambda x: jnp.zeros((block,) + x.shape[1:], x.dtype), jax.eval_shape(fn, part(0)))
 
     def fill(i, buf):
-        part = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * sub_block, sub_block), cust)
-        return jax.lax.dynamic_update_slice_in_dim(buf, one(part), i * sub_block, 0)
+        return jax.tree.map(
+            lambda b, v: jax.lax.dynamic_update_slice_in_dim(b, v, i * sub_block, 0), buf, fn(part(i))
+        )
 
-    init = jnp.zeros((block,) + tiles.valid.shape, jnp.float32)
     return jax.lax.fori_loop(0, block // sub_block, fill, init)
+
+
+def visitor_utilities(tiles: cm.WeekTiles, cust: cm.CustomerWeek, opts, sub_block: int) -> jax.Array:
+    """Utilities ``[B, S]`` of a block of customers (``cust`` fields with a leading ``[B]``), computed
+    ``sub_block`` customers at a time (:func:`by_sub_block`). The observed feature's angle sines
+    ``[B, S]`` are computed first, in their own pass, so that its three consumers read them."""
+    if opts.legacy_coupling:
+        return by_sub_block(jax.vmap(lambda c: cm.utilities(tiles, c, opts)), cust, sub_block)
+    sines = by_sub_block(jax.vmap(lambda c: cm.observed_feature_sine(tiles, c, opts)), cust, sub_block)
+    one = jax.vmap(lambda c, s: cm.utilities(tiles, c, opts, s))
+    return by_sub_block(lambda b: one(*b), (cust, sines), sub_block)
 
 
 def exact_poisson_fallback(lines: dict, poisson_base: jax.Array, ids: jax.Array) -> jax.Array:
