@@ -153,7 +153,7 @@ def assortment_expert(s: dict, repeats: int) -> dict:
 
 
 # visitors per streamed block of the coupon week and per utility sub-block: cache-sized on CPU, one large
-# chunk on accelerators (a 512-customer block loop would starve a GPU); chosen by make_params for the
+# chunk on accelerators (a loop of small blocks would starve a GPU); chosen by make_params for the
 # benchmarked device's platform (set by run_case)
 _platform = "cpu"
 

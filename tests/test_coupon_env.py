@@ -314,14 +314,14 @@ def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
     code on CPU at a small size and give the CPU settings' results."""
     cfg = get_config("benchmark", category_sizes=(7, 3, 12, 5))
     sc = sample_scenario(jax.random.key(2), cfg, 200)
-    assert E.default_block_sizes("gpu") == (8192, 8192) and E.default_block_sizes("cpu")[0] == 512
+    assert E.default_block_sizes("gpu") == (8192, 8192) and E.default_block_sizes("cpu") == (128, 32)
     big = E.make_params(sample_scenario(jax.random.key(2), cfg, 10_000), cfg, platform="gpu")
     assert (big.block_size, big.sub_block_size) == (8192, 8192)
     runs = []
     for params in (
         E.make_params(sc, cfg, platform="cpu", block_size=64, sub_block_size=32),
         E.make_params(sc, cfg, platform="gpu"),  # one chunk of 256 >= U, computed at once
-        E.make_params(sc, cfg, block_size=100),  # any block size (sub-blocks of 50): same customers
+        E.make_params(sc, cfg, block_size=100, sub_block_size=50),  # any block size: same customers
     ):
         env = E.CouponEnv(params)
         obs, state = env.reset(jax.random.key(0), params)
@@ -333,7 +333,7 @@ def test_accelerator_block_settings_simulate_the_same_customers_on_cpu():
             out.append((res["reward"], res["info"]["visited"], res["obs"]))
         runs.append(jax.tree.map(np.asarray, out))
     assert runs[1][0][0].shape == (200,)
-    assert E.make_params(sc, cfg, block_size=100).sub_block_size == 50
+    assert E.make_params(sc, cfg, block_size=100).sub_block_size == 25
     for (r0, v0, o0), (r1, v1, o1) in zip(runs[0], runs[1], strict=True):
         np.testing.assert_array_equal(v0, v1)
         np.testing.assert_allclose(r0, r1, rtol=1e-5, atol=1e-6)

@@ -42,7 +42,7 @@ class CollectionConfig:
     num_weeks: int = 50
     seed: int = 0
     base_prices: str = "paper"
-    block_size: int = 512
+    block_size: int | None = None  # visitors per streamed block (None: the backend's default)
     mode: str = "clean"  # "clean" | "paper" (jaxretail.envs.coupon.modes); paper forces paper base prices
     # products per category instead of the configuration's catalogue (small runs and tests); needs drawn
     # base prices, since the paper's prices exist only for its 2,514-product catalogue
@@ -50,7 +50,8 @@ class CollectionConfig:
 
     def __post_init__(self):
         for name in ("num_simulations", "customers_per_simulation", "num_weeks", "block_size"):
-            check_int(name, getattr(self, name), 1, owner="CollectionConfig")
+            if name != "block_size" or self.block_size is not None:
+                check_int(name, getattr(self, name), 1, owner="CollectionConfig")
         check_int("seed", self.seed, 0, SEED_MAX, owner="CollectionConfig")
         check_choice("scenario", self.scenario, tuple(CONFIGS), owner="CollectionConfig")
         check_choice("base_prices", self.base_prices, ("paper", "draw"), owner="CollectionConfig")

@@ -59,7 +59,7 @@ class WeekTiles:
     quantity_intercept: jax.Array  # gamma^prod_0i
     product_consts: jax.Array  # [len(STREAMS), S] uint32 column words (counter_rng.column_hash)
     valid: jax.Array  # [S] bool, slot holds a product
-    slot_category: jax.Array  # [S] int32 category of the slot
+    row_category: jax.Array  # [rows] int32 category of each row of R slots (rows R = S)
     category_intercept: jax.Array  # [J]
     category_slope: jax.Array  # [J]
     category_consts: jax.Array  # [len(CATEGORY_STREAMS), J] uint32 column words
@@ -218,7 +218,10 @@ def utilities(
     beta_x = jnp.exp(jnp.float32(opts.beta_x[0]) + jnp.float32(opts.beta_x[1]) * n_x)
     x = observed_feature_draws(week, cust, opts, observed_feature_normals(week, cust, opts, sine))
     eps = uniform_to_gumbel(bits_to_uniform(_words(cust, week, 6)), opts.noise_scale)
-    log_paid = jnp.log(1.0 - cust.coupon * cust.redeemed)[week.slot_category]  # [S]
+    # per row, then broadcast over its R slots (a per-slot gather compiles to a scalar loop on CPU)
+    rows = week.row_category.shape[0]
+    log_paid = jnp.log(1.0 - cust.coupon * cust.redeemed)[week.row_category]  # [rows]
+    log_paid = jnp.broadcast_to(log_paid[:, None], (rows, week.valid.shape[-1] // rows)).reshape(-1)  # [S]
     price_coef = (opts.price_scale * cust.beta_w_customer) * week.beta_w_product
     mu = beta_x * x + beta_z * week.brand + price_coef * (week.log_price + log_paid) + eps
     mu = jnp.minimum(mu, week.utility_cap)

@@ -12,12 +12,12 @@ from jaxretail.envs.coupon.configs import ScenarioConfig, validate
 from jaxretail.envs.coupon.layout import TileLayout, make_layout
 from jaxretail.envs.coupon.types import COUPON_SCOPES, UTILITY_CLIPS, CouponParams, Scenario  # noqa: F401 (re-exported)
 
-SUB_BLOCK = 64  # default sub-block on CPU; default block sizes are multiples of this
+SUB_BLOCK = 32  # default sub-block on CPU; default block sizes are multiples of this
 _SUB_BLOCK = SUB_BLOCK  # former name
-# (block_size, sub_block_size) per backend: on CPU a 512-visitor block whose utilities are filled 64
+# (block_size, sub_block_size) per backend: on CPU a 128-visitor block whose utilities are filled 32
 # customers at a time stays in cache; an accelerator gets one large chunk of visitors per loop step
-# (a 512-customer loop would starve it), computed at once
-BLOCK_SIZES = {"cpu": (512, 64)}
+# (a loop of small blocks would starve it), computed at once
+BLOCK_SIZES = {"cpu": (128, 32)}
 ACCELERATOR_BLOCK_SIZES = (8192, 8192)
 
 

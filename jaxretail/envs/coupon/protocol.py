@@ -43,15 +43,18 @@ from jaxretail.envs.coupon.metrics import (
     mean_price_coefficient,
     record_coupon_week,
 )
+from jaxretail.envs.coupon.params import BLOCK_SIZES
 from jaxretail.envs.coupon.policies import level_policy
 
 PER_SIMULATION = 100  # customers per simulation of the published figures (revenue unit)
 
 
 def auto_block_size(customers: int) -> int:
-    """Visitor block for ``customers`` per simulation: the smallest multiple of 64 holding them all,
-    at most 512 (a 512 block for 100-customer simulations computes 5x the needed rows)."""
-    return int(min(512, 64 * -(-customers // 64)))
+    """Visitor block for ``customers`` per simulation: the smallest multiple of the CPU sub-block
+    holding them all, at most the CPU's default block (a larger block for 100-customer simulations
+    would compute rows nobody needs)."""
+    block, sub = BLOCK_SIZES["cpu"]
+    return int(min(block, sub * -(-customers // sub)))
 
 
 @functools.lru_cache(maxsize=16)

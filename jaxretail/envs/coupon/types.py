@@ -112,9 +112,9 @@ class CouponParams(EnvParams):
     config: ScenarioConfig = struct.field(pytree_node=False)
     num_customers: int = struct.field(pytree_node=False)
     # visitors per streamed block, and customers per utility sub-block inside it (a divisor): cache
-    # sized on CPU (512, 64), one large chunk on accelerators (params.default_block_sizes)
-    block_size: int = struct.field(pytree_node=False, default=512)
-    sub_block_size: int = struct.field(pytree_node=False, default=64)
+    # sized on CPU (128, 32), one large chunk on accelerators (params.default_block_sizes)
+    block_size: int = struct.field(pytree_node=False, default=128)
+    sub_block_size: int = struct.field(pytree_node=False, default=32)
     legacy_coupling: bool = struct.field(pytree_node=False, default=False)
     next_week_price_quirk: bool = struct.field(pytree_node=False, default=False)
     utility_cap: float | None = struct.field(pytree_node=False, default=None)
