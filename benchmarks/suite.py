@@ -39,12 +39,14 @@ from jaxretail.agents import dqn, ppo  # noqa: E402
 from jaxretail.agents.bandits import linear  # noqa: E402
 from jaxretail.agents.training import make_train  # noqa: E402
 from jaxretail.core.rollout import rollout, scan_steps  # noqa: E402
+from jaxretail.core.sharding import customer_mesh  # noqa: E402
 from jaxretail.core.vector import population  # noqa: E402
 from jaxretail.envs.assortment import DynamicAssortment, expert_parametric_policy, random_policy  # noqa: E402
 from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_env  # noqa: E402
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
+from jaxretail.envs.coupon.sharded import sharded_week  # noqa: E402
 from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 from jaxretail.jobs.assortment_learning import ppo_config  # noqa: E402
@@ -179,15 +181,31 @@ def coupon_env(s: dict, repeats: int) -> dict:
     u, weeks = s["coupon_customers"], s["coupon_weeks"]
     cfg, scenario, params = _coupon_params(u, s["coupon_catalogue"])
     env = CouponEnv(params)
+    cores = jax.devices("cpu") if _platform == "cpu" else []
+    if len(cores) > 1 and u % len(cores) == 0:  # host devices (scripts/bench.py): one shard per core
+        week = sharded_week(params, customer_mesh(cores))
 
-    def run(key):
-        obs, state = env.reset(key, params)
+        def run(key):
+            obs, state = env.reset(key, params)
 
-        def record(tr):
-            return jnp.stack([tr.reward.sum(), tr.info["visited"].mean()])
+            def body(carry, t):
+                obs, state = carry
+                action = random_coupon_policy(jax.random.fold_in(key, t), obs, state, params)
+                obs, state, reward, info = week(state, action)
+                return (obs, state), jnp.stack([reward.sum(), info["visited"].mean()])
 
-        _, _, rec = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks, record=record)
-        return rec
+            return jax.lax.scan(body, (obs, state), jnp.arange(weeks))[1]
+    else:
+        cores = cores[:1]
+
+        def run(key):
+            obs, state = env.reset(key, params)
+
+            def record(tr):
+                return jnp.stack([tr.reward.sum(), tr.info["visited"].mean()])
+
+            _, _, rec = scan_steps(env, random_coupon_policy, key, params, obs, state, weeks, record=record)
+            return rec
 
     timing = time_jit(run, (jax.random.key(0),), repeats)
     visit_rate = float(np.mean(np.asarray(timing.output)[:, 1]))
@@ -200,6 +218,7 @@ def coupon_env(s: dict, repeats: int) -> dict:
     )
     sizes = {"customers": u, "products": cfg.num_products, "weeks": weeks, "numpy_weeks": nw}
     row = _row("coupon_env", "customer-week", u * weeks, timing, numpy_s, u * nw, sizes, "NumPy weekly model")
+    row["sizes"]["devices"] = max(len(cores), 1)
     # XLA's count for one week of one block of 512 customers (the per-visitor work dominates; the tiny
     # scale's population of fewer customers is its own block)
     blk = min(512, u)

@@ -8,6 +8,8 @@ Prints one table (items per second, ratio to the NumPy reference measured in the
 and steady-state time, XLA buffer memory, bytes and flops per item and the fraction of the measured
 memory bandwidth) and writes ``<out>/bench-<platform>-<scale>.json`` and a bar chart next to it.
 A requested device that JAX cannot see is an error (exit status 2); nothing falls back silently.
+On CPU the process gets one host device per core (unless ``XLA_FLAGS`` already sets a count), and the
+coupon case splits its customers over them (``jax.shard_map``), so that it uses every core.
 Case list and units: ``benchmarks/suite.py``; figures per machine: ``benchmarks/README.md``.
 """
 
@@ -57,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def use_every_core() -> None:
+    """One host device per CPU core (set before JAX starts; no effect once it has)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={os.cpu_count()}".strip()
+
+
 def main(argv=None) -> int:
+    use_every_core()
     parser = build_parser()
     args = parser.parse_args(argv)
     import jax
