@@ -44,7 +44,10 @@ for name, code in CHECKS.items():
 def forced_outputs():
     """Runs every registered check in one process with 4 forced CPU devices: {test name: output}."""
     code = f"CHECKS = {CHECKS!r}\n" + RUNNER
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=FORCED)
+    # a timeout turns a deadlock of the forced-device process into a failure instead of a hang
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=FORCED, timeout=900
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     lines = [line[3:] for line in res.stdout.splitlines() if line.startswith("@@ ")]
     return dict(line.split(" ", 1) for line in lines)
@@ -148,6 +151,72 @@ def test_sharded_coupon_weeks_equal_one_device(forced_outputs):
 )
 def test_shard_map_bandit_update_equals_the_single_device_update(forced_outputs):
     out = run_forced("test_shard_map_bandit_update_equals_the_single_device_update", forced_outputs)
+    assert out.startswith("OK")
+
+
+@forced_check(
+    """
+        import tempfile, jax, jax.numpy as jnp, numpy as np
+        from pathlib import Path
+        from jaxretail.core.sharding import DeviceMap
+        from jaxretail.data import collection as col, dataset as ds
+        from jaxretail.envs.coupon import protocol as proto
+        from jaxretail.envs.coupon.env import context
+        from jaxretail.envs.coupon.policies import level_policy
+        assert len(jax.devices()) == 4
+        # 5 simulations over 4 devices (padded to 8) against the same collection on one device
+        cfg = col.CollectionConfig(num_simulations=5, customers_per_simulation=64, num_weeks=3, block_size=64,
+                                   category_sizes=(7, 3, 12, 5), base_prices="draw")
+        root = Path(tempfile.mkdtemp())
+        col.collect(root / "all", cfg, progress=False)
+        col.collect(root / "one", cfg, progress=False, devices=jax.devices()[:1])
+        a, b = ds.load_dataset(root / "all"), ds.load_dataset(root / "one")
+        assert a.num_rows == b.num_rows == 5 * 64 * 3
+        for name in a.column_names:
+            np.testing.assert_array_equal(a.column(name).to_numpy(), b.column(name).to_numpy(), err_msg=name)
+        starts = []
+        for s in range(5):
+            (p, st), (p1, st1) = col.load_state(root / "all", cfg, s), col.load_state(root / "one", cfg, s)
+            for x, y in zip(jax.tree.leaves(st), jax.tree.leaves(st1)):  # float32 rounding aside
+                np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
+            starts.append((p, st, context(st, p)))
+        # the spread evaluation equals the one-simulation evaluator, simulation by simulation
+        key = jax.random.key(3)
+        spread = proto.spread_evaluator(level_policy, 3)
+        got = spread((jnp.asarray(2), key, 1000), spread.place(starts))
+        run = proto.evaluator(level_policy, 3)
+        for i, (p, st, o) in enumerate(starts):
+            want = run(p, st, o, jax.random.fold_in(key, 1000 + i), jnp.asarray(2))
+            for k in want:
+                np.testing.assert_allclose(got[i][k], np.asarray(want[k]), rtol=1e-6, err_msg=k)
+        # items that cannot be stacked are refused before any compute, naming the item
+        dm = DeviceMap(lambda shared, item, i: item * shared + i)
+        assert [float(x) for x in dm(2.0, [jnp.ones(()), jnp.ones(()) * 3])] == [2.0, 7.0]
+        assert list(dm.safe_devices.values()) == [4]
+        # a batched LAPACK kernel fans out into the pool the device programs run on: with a program
+        # on every device of a 2-core CPU it never returned, so such a program stays on one device
+        chol = jnp.linalg.cholesky(jnp.eye(3)[None] * jnp.arange(1.0, 4.0)[:, None, None])
+        tri = jax.scipy.linalg.solve_triangular
+        solve = DeviceMap(lambda c, b, i: jax.vmap(lambda cc: tri(cc, b, lower=True))(c))
+        got = solve(chol, [jnp.full((3, 8), float(k)) for k in range(5)])
+        want = np.stack([np.linalg.solve(np.asarray(c), np.full((3, 8), 4.0)) for c in chol])
+        np.testing.assert_allclose(got[4], want, rtol=1e-5)
+        assert list(solve.safe_devices.values()) == [1]
+        for bad in ([], [jnp.ones(2), jnp.ones(3)]):
+            try:
+                dm(1.0, bad)
+            except ValueError as err:
+                assert "item" in str(err), err
+            else:
+                raise AssertionError(f"{bad} must be refused")
+        print("OK")
+        """
+)
+def test_collection_and_evaluation_spread_over_devices_equal_one_device(forced_outputs):
+    """Simulations run one per host device (padded to a multiple of the device count) give the
+    one-device dataset bit for bit and its saved states to float32 rounding (the two programs' loops
+    differ in trip count), and the spread evaluation gives the per-simulation one."""
+    out = run_forced("test_collection_and_evaluation_spread_over_devices_equal_one_device", forced_outputs)
     assert out.startswith("OK")
 
 

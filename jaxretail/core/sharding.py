@@ -16,9 +16,13 @@ Across hosts the same code runs after ``jax.distributed.initialize``
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -50,3 +54,139 @@ def shard_leading(tree: Any, mesh: Mesh, size: int, axis: str = AXIS) -> Any:
         return jax.device_put(x, split if x.ndim and x.shape[0] == size else whole)
 
     return jax.tree.map(place, tree)
+
+
+ITEMS = "items"
+
+
+class Placed(NamedTuple):
+    """Items stacked on a leading axis and split over a :class:`DeviceMap`'s devices."""
+
+    leaves: list  # the item indices [count + padding], then each leaf [count + padding, ...]
+    item_def: Any  # the items' pytree structure
+    count: int  # items before padding
+
+
+class DeviceMap:
+    """``fn(shared, item, index)`` for a list of independent items (simulations, evaluation runs), the
+    items split evenly over devices and each device mapping over its own share with ``lax.map``: one
+    compiled program whatever the device, so every core of a CPU exposed as host devices
+    (:func:`jaxretail.utils.devices.use_every_core`) or every local accelerator works at once, and the
+    results do not depend on the number of devices.
+
+        run = DeviceMap(lambda agent, start, i: evaluate(*start, agent))
+        pending = run.dispatch(agent, starts)    # returns at once (asynchronous dispatch)
+        outputs = run.collect(pending)           # one pytree of NumPy arrays per item, in order
+
+    Items must share one pytree structure and leaf shapes (their leaves are stacked on a new leading
+    axis, padded to a multiple of the device count by repeating the last item); ``shared`` is
+    replicated on every device.
+
+    On several CPU devices, a program that calls an XLA:CPU library kernel (a ``custom_call``: LAPACK
+    solves and factorisations, FFT) runs on the first device only: those kernels fan their batch out
+    into the thread pool the device programs themselves run on, and deadlock once every pool thread
+    runs one (measured with jaxlib 0.10: a vmapped ``solve_triangular`` on two host devices of a
+    2-core CPU never returns). :attr:`safe_devices` tells how many devices a program used.
+
+    Args:
+      fn: ``fn(shared, item, index) -> pytree of arrays``, traceable; ``index`` is the item's position
+        in the list (an int32 scalar, e.g. to fold into a key).
+      devices: the devices to use (default: every local device of the default backend).
+
+    Raises (from ``place`` and ``dispatch``):
+      ValueError: no items, or items whose structures or leaf shapes differ (naming the item).
+    """
+
+    def __init__(self, fn: Callable, devices=None):
+        self.fn = fn
+        self.devices = list(jax.local_devices() if devices is None else devices)
+        self.mesh = _item_mesh(self.devices)
+        self._programs: dict = {}  # (shared structure, item structure) -> (jitted program, its mesh)
+        self._out_defs: dict = {}
+        self.safe_devices: dict = {}  # (shared structure, item structure) -> devices its program uses
+
+    def _build(self, key, mesh):
+        shared_def, item_def = key
+
+        def local(shared_leaves, item_leaves):
+            shared = jax.tree.unflatten(shared_def, shared_leaves)
+
+            def one(args):
+                index, leaves = args
+                out, self._out_defs[key] = jax.tree.flatten(
+                    self.fn(shared, jax.tree.unflatten(item_def, leaves), index)
+                )
+                return out
+
+            return jax.lax.map(one, (item_leaves[0], item_leaves[1:]))
+
+        spec = (P(), P(ITEMS))
+        return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=P(ITEMS), check_vma=False))
+
+    def _program(self, key, shared_leaves, item_leaves):
+        if key not in self._programs:
+            program, mesh = self._build(key, self.mesh), self.mesh
+            if len(self.devices) > 1 and self.devices[0].platform == "cpu":
+                text = program.lower(shared_leaves, item_leaves).as_text()
+                if set(re.findall(r"custom_call\s*@([\w.]+)", text)) - _SHARDING_CALLS:
+                    mesh = _item_mesh(self.devices[:1])
+                    program = self._build(key, mesh)
+            self._programs[key] = (program, mesh)
+            self.safe_devices[key] = len(mesh.devices.flat)
+        return self._programs[key]
+
+    def place(self, items) -> Placed:
+        """Stack ``items`` and split them over the devices once, for repeated :meth:`dispatch` calls."""
+        if isinstance(items, Placed):
+            return items
+        items = list(items)
+        if not items:
+            raise ValueError("DeviceMap needs at least one item, got none")
+        leaves, item_def = jax.tree.flatten(items[0])
+        shapes = [(jnp.shape(x), jnp.result_type(x)) for x in leaves]
+        stacks = [[x] for x in leaves]
+        for i, item in enumerate(items[1:], 1):
+            other, other_def = jax.tree.flatten(item)
+            if other_def != item_def or [(jnp.shape(x), jnp.result_type(x)) for x in other] != shapes:
+                raise ValueError(
+                    f"DeviceMap items must share one structure and leaf shapes; item {i} differs from item 0"
+                )
+            for stack, x in zip(stacks, other, strict=True):
+                stack.append(x)
+        pad = -len(items) % len(self.devices)
+        index = jnp.minimum(jnp.arange(len(items) + pad, dtype=jnp.int32), len(items) - 1)
+        stacked = [index] + [jnp.stack(stack + stack[-1:] * pad) for stack in stacks]
+        return Placed(jax.device_put(stacked, NamedSharding(self.mesh, P(ITEMS))), item_def, len(items))
+
+    def dispatch(self, shared: Any, items) -> tuple:
+        """Start ``fn(shared, item, index)`` for every item (a list, or the result of :meth:`place`);
+        returns a handle for :meth:`collect` at once."""
+        placed = self.place(items)
+        shared_leaves, shared_def = jax.tree.flatten(shared)
+        key = (shared_def, placed.item_def)
+        program, mesh = self._program(key, shared_leaves, placed.leaves)
+        item_leaves = placed.leaves
+        if mesh is not self.mesh:  # a program kept on one device (see the class docstring)
+            item_leaves = jax.device_put(item_leaves, NamedSharding(mesh, P(ITEMS)))
+        out = program(jax.device_put(shared_leaves, NamedSharding(mesh, P())), item_leaves)
+        return out, key, placed.count
+
+    def collect(self, pending: tuple) -> list:
+        """The outputs of a :meth:`dispatch` (waits for them): a list, per item, of NumPy pytrees
+        (PRNG key leaves stay JAX arrays)."""
+        out, key, count = pending
+        host = [x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else np.asarray(x) for x in out]
+        out_def = self._out_defs[key]
+        return [jax.tree.unflatten(out_def, [x[i] for x in host]) for i in range(count)]
+
+    def __call__(self, shared: Any, items) -> list:
+        """:meth:`dispatch` then :meth:`collect`."""
+        return self.collect(self.dispatch(shared, items))
+
+
+# custom calls of the partitioner itself (not library kernels)
+_SHARDING_CALLS = {"Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape"}
+
+
+def _item_mesh(devices) -> Mesh:
+    return Mesh(np.asarray(devices), (ITEMS,))
