@@ -59,14 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def use_every_core() -> None:
-    """One host device per CPU core (set before JAX starts; no effect once it has)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={os.cpu_count()}".strip()
-
-
 def main(argv=None) -> int:
+    from jaxretail.utils.devices import use_every_core
+
     use_every_core()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import jaxretail
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.sharding import DeviceMap
 from jaxretail.core.validation import SEED_MAX, check_choice, check_int
 from jaxretail.data import dataset as ds
 from jaxretail.envs.coupon import get_config, sample_scenario
@@ -173,7 +174,12 @@ def _stored_identity(out: Path) -> dict | None:
 
 
 def collect(
-    out: str | Path, cfg: CollectionConfig, *, overwrite: bool = False, progress: bool = True
+    out: str | Path,
+    cfg: CollectionConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    devices=None,
 ) -> dict:
     """Collect every simulation into ``out`` (resuming an interrupted run); returns the manifest.
 
@@ -183,43 +189,72 @@ def collect(
     ``overwrite=True``, which deletes it first and restarts from scratch; a folder another live
     collection is writing is refused too (:mod:`jaxretail.utils.rundir`).
 
+    Simulations run one per device at a time (``devices``, default every local device: on a CPU, one
+    per core when the process sets ``--xla_force_host_platform_device_count``, as the scripts do), in
+    one compiled program (:class:`~jaxretail.core.sharding.DeviceMap`); the data do not depend on the
+    number of devices.
+
     Raises:
       OutputFolderError: ``out`` holds a different dataset or another live run is writing it.
     """
     hint = "pass overwrite=True (--overwrite) to collect it again, or choose another folder"
     with claim_output(out, identity(cfg), overwrite=overwrite, existing=_stored_identity, hint=hint):
-        return _collect(Path(out), cfg, progress)
+        return _collect(Path(out), cfg, progress, devices)
 
 
-def _collect(out: Path, cfg: CollectionConfig, progress: bool) -> dict:
+def _collect(out: Path, cfg: CollectionConfig, progress: bool, devices) -> dict:
     meta = metadata(cfg)
     env = CouponEnv()
 
-    @jax.jit
-    def run(params, key):
+    def run(_, sim, index):
+        params, key = sim
         obs, state = env.reset(key, params)
-        return rollout_logged(env, params, key, obs, state, cfg.num_weeks)
+        _, final_state, rec = rollout_logged(env, params, key, obs, state, cfg.num_weeks)
+        return final_state, rec
 
+    spread = DeviceMap(run, devices)
     parts = {}
-    bar = tqdm(range(cfg.num_simulations), desc="collecting", unit="sim", disable=not progress)
-    for sim in bar:
+    todo = []
+    for sim in range(cfg.num_simulations):
         part, state_dir = ds.part_path(out, sim), ds.state_path(out, sim)
         if part.exists() and (state_dir / "commit_success.txt").exists():
             parts[sim] = ds.pq.read_metadata(part).num_rows
-            continue
-        params = simulation_params(cfg, sim)
-        _, final_state, rec = run(params, jax.random.fold_in(jax.random.key(cfg.seed + 1), sim))
-        if state_dir.exists():
-            shutil.rmtree(state_dir)
-        for tmp in out.glob(f"{state_dir.name}.orbax-checkpoint-tmp*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        with ocp.StandardCheckpointer() as ckpt:
-            ckpt.save(state_dir.absolute(), final_state)
-        table = ds.columns_to_table(_flatten(rec, sim))
-        ds.write_part(out, sim, table, meta)
-        parts[sim] = table.num_rows
+        else:
+            todo.append(sim)
+    bar = tqdm(
+        total=cfg.num_simulations, initial=len(parts), desc="collecting", unit="sim", disable=not progress
+    )
+    # one simulation per device at a time; the next round is dispatched before this one is written
+    rounds = [todo[i : i + len(spread.devices)] for i in range(0, len(todo), len(spread.devices))]
+    dispatch = lambda sims: spread.dispatch(  # noqa: E731
+        None, [(simulation_params(cfg, s), jax.random.fold_in(jax.random.key(cfg.seed + 1), s)) for s in sims]
+    )
+    pending = dispatch(rounds[0]) if rounds else None
+    with ocp.StandardCheckpointer() as ckpt:  # one checkpointer: its saves finish in the background
+        for index, sims in enumerate(rounds):
+            done = spread.collect(pending)
+            pending = dispatch(rounds[index + 1]) if index + 1 < len(rounds) else None
+            for sim, (final_state, rec) in zip(sims, done, strict=True):
+                parts[sim] = _write_simulation(out, sim, final_state, rec, meta, ckpt)
+                bar.update()
+    bar.close()
     ds.write_manifest(out, meta, parts)
     return ds.read_manifest(out)
+
+
+def _write_simulation(out: Path, sim: int, final_state, rec, meta, ckpt) -> int:
+    """Start saving one simulation's final state (orbax, committed in the background) and write its
+    logged part (Parquet); returns its row count. A simulation counts as collected only once both
+    exist, so an interrupted save is redone on resume."""
+    state_dir = ds.state_path(out, sim)
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    for tmp in out.glob(f"{state_dir.name}.orbax-checkpoint-tmp*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    ckpt.save(state_dir.absolute(), final_state)  # NumPy leaves: no transfer waiting on a busy device
+    table = ds.columns_to_table(_flatten(rec, sim))
+    ds.write_part(out, sim, table, meta)
+    return table.num_rows
 
 
 def load_state(out: str | Path, cfg: CollectionConfig, simulation: int):

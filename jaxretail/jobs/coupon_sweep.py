@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.sharding import DeviceMap
 from jaxretail.core.validation import (
     ConfigError,
     check_int,
@@ -127,7 +128,9 @@ def _run(args: argparse.Namespace, cfg) -> list[dict]:
             return fresh_wrapper_state(state, params), last_context
         return state, context(state, params)
 
-    evaluate = evaluator(level_policy, args.eval_weeks)
+    run_level = evaluator(level_policy, args.eval_weeks)
+    # the policies of one simulation are evaluated one per device (every core with the script's host devices)
+    evaluate = DeviceMap(lambda start, code, _: run_level(*start, code))
 
     per_customer = {c: [] for c in codes}  # code -> list over simulations of per-customer dicts
     coefficients = []
@@ -154,10 +157,8 @@ def _run(args: argparse.Namespace, cfg) -> list[dict]:
         )
         state, obs = collect(params, jax.random.fold_in(root, 10_000 + sim))
         eval_key = jax.random.fold_in(root, 20_000 + sim)
-        for code in codes:
-            metrics = jax.tree.map(
-                np.asarray, evaluate(params, state, obs, eval_key, jnp.asarray(code, jnp.int32))
-            )
+        outputs = evaluate((params, state, obs, eval_key), [jnp.asarray(c, jnp.int32) for c in codes])
+        for code, metrics in zip(codes, outputs, strict=True):
             nonfinite += int(metrics.pop("nonfinite_weeks").sum())
             per_customer[code].append(metrics)
         coefficients.append(mean_price_coefficient(scenario, cfg.price_scale))

@@ -34,6 +34,7 @@ from scipy import stats
 
 from jaxretail.core.offline import OfflineAgent
 from jaxretail.core.rollout import scan_steps
+from jaxretail.core.sharding import DeviceMap
 from jaxretail.core.stats import mean_se
 from jaxretail.envs.coupon.env import CouponEnv
 from jaxretail.envs.coupon.metrics import (
@@ -87,6 +88,21 @@ def evaluator(policy: Callable, eval_weeks: int):
         return customer_metrics(rec)
 
     return run
+
+
+@functools.lru_cache(maxsize=16)
+def spread_evaluator(policy: Callable, eval_weeks: int) -> DeviceMap:
+    """:func:`evaluator` over a list of simulations ``(params, state, obs)`` split over the devices
+    (:class:`~jaxretail.core.sharding.DeviceMap`): ``run((agent, key, offset), starts)`` returns, per
+    simulation ``i``, the NumPy per-customer metrics of ``evaluator(...)(params, state, obs,
+    fold_in(key, offset + i), agent)``."""
+    run = evaluator(policy, eval_weeks)
+
+    def one(shared, start, index):
+        agent, key, offset = shared
+        return run(*start, jax.random.fold_in(key, offset + index), agent)
+
+    return DeviceMap(one)
 
 
 def fresh_wrapper_state(state, params):
@@ -192,33 +208,23 @@ def run_protocol(
     levels = starts[0][0].config.coupon_levels
     num_arms = len(levels)
     results = {}  # name -> list over runs of list over sims of per-customer metrics
-    base_eval = evaluator(level_policy, eval_weeks)
+    base_eval = spread_evaluator(level_policy, eval_weeks)
+    placed = base_eval.place(starts)  # the simulations split over the devices once
     key = jax.random.key(seed)
     progress(f"evaluating random and {num_arms} static coupons (the first one compiles the evaluation)")
     for level in [-1, *range(num_arms)]:
         name = "random" if level < 0 else f"coupon_{round(100 * levels[level])}%"
-        sims = [
-            jax.tree.map(
-                np.asarray, base_eval(p, s, o, jax.random.fold_in(key, 1000 + i), jnp.asarray(level))
-            )
-            for i, (p, s, o) in enumerate(starts)
-        ]
-        results[name] = [sims]
+        results[name] = [base_eval((jnp.asarray(level), key, 1000), placed)]
         progress(f"evaluated {name}")
     for index, (kind, agent) in enumerate(agents.items()):
-        run_eval = evaluator(agent_policy(agent.act), eval_weeks)
+        run_eval = spread_evaluator(agent_policy(agent.act), eval_weeks)
         progress(f"{kind}: training and evaluating {training_runs} runs (the first compiles)")
         runs = []
         for r in range(training_runs):
             rng = np.random.default_rng([seed, r, index])
             k = jax.random.fold_in(jax.random.fold_in(key, index), r)
             trained = agent.fit(data, k, rng)
-            runs.append(
-                [
-                    jax.tree.map(np.asarray, run_eval(p, s, o, jax.random.fold_in(k, 7 + i), trained))
-                    for i, (p, s, o) in enumerate(starts)
-                ]
-            )
+            runs.append(run_eval((trained, k, 7), placed))
             progress(f"{kind}: training run {r + 1}/{training_runs}")
         results[kind] = runs
     return {"rows": protocol_rows(results, sensitive), "allocation": allocations(results, sensitive)}
