@@ -202,6 +202,14 @@ def test_shard_map_bandit_update_equals_the_single_device_update(forced_outputs)
         want = np.stack([np.linalg.solve(np.asarray(c), np.full((3, 8), 4.0)) for c in chol])
         np.testing.assert_allclose(got[4], want, rtol=1e-5)
         assert list(solve.safe_devices.values()) == [1]
+        # items placed by a map over other devices are refused, not recompiled or misplaced
+        placed = DeviceMap(lambda s, x, i: x, jax.devices()[:2]).place([1.0, 2.0, 3.0])
+        try:
+            dm(1.0, placed)
+        except ValueError as err:
+            assert "placed over devices" in str(err), err
+        else:
+            raise AssertionError("items placed over 2 of 4 devices must be refused")
         for bad in ([], [jnp.ones(2), jnp.ones(3)]):
             try:
                 dm(1.0, bad)

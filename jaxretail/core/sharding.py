@@ -16,8 +16,9 @@ Across hosts the same code runs after ``jax.distributed.initialize``
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -57,6 +58,7 @@ def shard_leading(tree: Any, mesh: Mesh, size: int, axis: str = AXIS) -> Any:
 
 
 ITEMS = "items"
+_log = logging.getLogger(__name__)
 
 
 class Placed(NamedTuple):
@@ -65,6 +67,7 @@ class Placed(NamedTuple):
     leaves: list  # the item indices [count + padding], then each leaf [count + padding, ...]
     item_def: Any  # the items' pytree structure
     count: int  # items before padding
+    devices: tuple  # the devices they are split over
 
 
 class DeviceMap:
@@ -82,31 +85,36 @@ class DeviceMap:
     axis, padded to a multiple of the device count by repeating the last item); ``shared`` is
     replicated on every device.
 
-    On several CPU devices, a program that calls an XLA:CPU library kernel (a ``custom_call``: LAPACK
-    solves and factorisations, FFT) runs on the first device only: those kernels fan their batch out
-    into the thread pool the device programs themselves run on, and deadlock once every pool thread
-    runs one (measured with jaxlib 0.10: a vmapped ``solve_triangular`` on two host devices of a
-    2-core CPU never returns). :attr:`safe_devices` tells how many devices a program used.
+    On several CPU devices, a program whose lowering holds a ``custom_call`` (LAPACK solves and
+    factorisations, host callbacks such as ``jax.debug.print``) runs on the first device only: the
+    LAPACK kernels fan their batch out into the thread pool the device programs themselves run on, and
+    deadlock once every pool thread runs one (jaxlib 0.10: a vmapped ``solve_triangular`` on two host
+    devices of a 2-core CPU never returns); other custom calls are kept off the pool the same way, to
+    be safe. Such a program is logged (``logging`` at INFO) and :attr:`safe_devices` tells how many
+    devices each program used.
 
     Args:
       fn: ``fn(shared, item, index) -> pytree of arrays``, traceable; ``index`` is the item's position
         in the list (an int32 scalar, e.g. to fold into a key).
       devices: the devices to use (default: every local device of the default backend).
 
-    Raises (from ``place`` and ``dispatch``):
-      ValueError: no items, or items whose structures or leaf shapes differ (naming the item).
+    Raises:
+      ValueError: no devices or a repeated device; from ``place`` and ``dispatch``: no items, items
+        whose structures or leaf shapes differ (naming the item), or items placed over other devices.
     """
 
     def __init__(self, fn: Callable, devices=None):
         self.fn = fn
         self.devices = list(jax.local_devices() if devices is None else devices)
+        if not self.devices or len(set(self.devices)) != len(self.devices):
+            raise ValueError(f"DeviceMap needs distinct devices, got devices={self.devices!r}")
         self.mesh = _item_mesh(self.devices)
-        self._programs: dict = {}  # (shared structure, item structure) -> (jitted program, its mesh)
-        self._out_defs: dict = {}
-        self.safe_devices: dict = {}  # (shared structure, item structure) -> devices its program uses
+        self._programs: dict = {}  # program key -> (jitted program, its mesh)
+        self._out_defs: dict = {}  # program key -> output structure
+        self.safe_devices: dict = {}  # program key -> devices its program uses
 
     def _build(self, key, mesh):
-        shared_def, item_def = key
+        shared_def, item_def = key[:2]
 
         def local(shared_leaves, item_leaves):
             shared = jax.tree.unflatten(shared_def, shared_leaves)
@@ -128,7 +136,9 @@ class DeviceMap:
             program, mesh = self._build(key, self.mesh), self.mesh
             if len(self.devices) > 1 and self.devices[0].platform == "cpu":
                 text = program.lower(shared_leaves, item_leaves).as_text()
-                if set(re.findall(r"custom_call\s*@([\w.]+)", text)) - _SHARDING_CALLS:
+                calls = set(re.findall(r"custom_call\s*@([\w.]+)", text)) - _SHARDING_CALLS
+                if calls:
+                    _log.info("DeviceMap: %s calls %s; it runs on one CPU device", self.fn, sorted(calls))
                     mesh = _item_mesh(self.devices[:1])
                     program = self._build(key, mesh)
             self._programs[key] = (program, mesh)
@@ -136,47 +146,63 @@ class DeviceMap:
         return self._programs[key]
 
     def place(self, items) -> Placed:
-        """Stack ``items`` and split them over the devices once, for repeated :meth:`dispatch` calls."""
+        """Stack ``items`` (a sequence) and split them over the devices once, for repeated
+        :meth:`dispatch` calls (the stacking runs in NumPy, whatever the number of items)."""
         if isinstance(items, Placed):
+            if items.devices != tuple(self.devices):
+                raise ValueError(
+                    f"these items were placed over devices {list(items.devices)}, this DeviceMap runs on "
+                    f"{self.devices}; place them with this DeviceMap"
+                )
             return items
+        if isinstance(items, Mapping) or not isinstance(items, Iterable):
+            raise ValueError(f"DeviceMap items must be a sequence of pytrees, got {type(items).__name__}")
         items = list(items)
         if not items:
             raise ValueError("DeviceMap needs at least one item, got none")
         leaves, item_def = jax.tree.flatten(items[0])
-        shapes = [(jnp.shape(x), jnp.result_type(x)) for x in leaves]
+        avals = [_aval(x) for x in leaves]
         stacks = [[x] for x in leaves]
         for i, item in enumerate(items[1:], 1):
             other, other_def = jax.tree.flatten(item)
-            if other_def != item_def or [(jnp.shape(x), jnp.result_type(x)) for x in other] != shapes:
+            if other_def != item_def or [_aval(x) for x in other] != avals:
                 raise ValueError(
-                    f"DeviceMap items must share one structure and leaf shapes; item {i} differs from item 0"
+                    f"DeviceMap items must share one structure and leaf shapes; item {i} differs from item "
+                    f"0: {other_def} {[_aval(x) for x in other]} vs {item_def} {avals}"
                 )
             for stack, x in zip(stacks, other, strict=True):
                 stack.append(x)
         pad = -len(items) % len(self.devices)
-        index = jnp.minimum(jnp.arange(len(items) + pad, dtype=jnp.int32), len(items) - 1)
-        stacked = [index] + [jnp.stack(stack + stack[-1:] * pad) for stack in stacks]
-        return Placed(jax.device_put(stacked, NamedSharding(self.mesh, P(ITEMS))), item_def, len(items))
+        index = np.minimum(np.arange(len(items) + pad, dtype=np.int32), len(items) - 1)
+        stacks = [_stack(stack + stack[-1:] * pad, aval) for stack, aval in zip(stacks, avals, strict=True)]
+        stacked = [index, *stacks]
+        placed = jax.device_put(stacked, NamedSharding(self.mesh, P(ITEMS)))
+        return Placed(placed, item_def, len(items), tuple(self.devices))
 
     def dispatch(self, shared: Any, items) -> tuple:
-        """Start ``fn(shared, item, index)`` for every item (a list, or the result of :meth:`place`);
-        returns a handle for :meth:`collect` at once."""
+        """Start ``fn(shared, item, index)`` for every item (a sequence, or the result of
+        :meth:`place`); returns a handle for :meth:`collect` at once."""
         placed = self.place(items)
         shared_leaves, shared_def = jax.tree.flatten(shared)
-        key = (shared_def, placed.item_def)
+        # one program per structure and shapes, so each has one output structure
+        key = (
+            shared_def,
+            placed.item_def,
+            tuple(map(_aval, shared_leaves)),
+            tuple(map(_aval, placed.leaves)),
+        )
         program, mesh = self._program(key, shared_leaves, placed.leaves)
         item_leaves = placed.leaves
         if mesh is not self.mesh:  # a program kept on one device (see the class docstring)
             item_leaves = jax.device_put(item_leaves, NamedSharding(mesh, P(ITEMS)))
         out = program(jax.device_put(shared_leaves, NamedSharding(mesh, P())), item_leaves)
-        return out, key, placed.count
+        return out, self._out_defs[key], placed.count
 
     def collect(self, pending: tuple) -> list:
         """The outputs of a :meth:`dispatch` (waits for them): a list, per item, of NumPy pytrees
         (PRNG key leaves stay JAX arrays)."""
-        out, key, count = pending
+        out, out_def, count = pending
         host = [x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else np.asarray(x) for x in out]
-        out_def = self._out_defs[key]
         return [jax.tree.unflatten(out_def, [x[i] for x in host]) for i in range(count)]
 
     def __call__(self, shared: Any, items) -> list:
@@ -190,3 +216,17 @@ _SHARDING_CALLS = {"Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape"}
 
 def _item_mesh(devices) -> Mesh:
     return Mesh(np.asarray(devices), (ITEMS,))
+
+
+def _aval(x) -> tuple:
+    """``(shape, dtype)`` of a leaf as JAX would hold it (Python scalars in their default dtype)."""
+    return (tuple(jnp.shape(x)), jnp.result_type(x))
+
+
+def _stack(xs: list, aval: tuple):
+    """``xs`` stacked on a new leading axis in NumPy (PRNG keys through their key data)."""
+    dtype = aval[1]
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        data = np.stack([np.asarray(jax.random.key_data(x)) for x in xs])
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(xs[0]))
+    return np.stack([np.asarray(x, dtype=dtype) for x in xs])

@@ -8,6 +8,7 @@ simulations, evaluation runs) and ``jax.shard_map`` (customers of one simulation
 from __future__ import annotations
 
 import os
+import re
 
 FLAG = "--xla_force_host_platform_device_count"
 
@@ -27,13 +28,28 @@ def use_every_core(count: int | None = None) -> bool:
     starts its backends). A device count already in ``XLA_FLAGS`` is left as it is.
 
     Returns:
-      Whether the flag now applies: False when JAX had already started (nothing is changed then).
+      Whether the process has (or, once JAX starts, will have) more than one CPU device. When JAX has
+      already started nothing is changed and the answer is read from ``jax.devices("cpu")``.
+
+    Raises:
+      ValueError: ``count`` is not an integer >= 1.
     """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(
+            f"use_every_core: count must be an integer >= 1 (or None: one per core), got {count!r}"
+        )
+    import jax
     from jax._src import xla_bridge
 
     if xla_bridge.backends_are_initialized():
-        return FLAG in os.environ.get("XLA_FLAGS", "")
+        try:
+            return len(jax.devices("cpu")) > 1
+        except RuntimeError:  # no CPU backend in this process
+            return False
     flags = os.environ.get("XLA_FLAGS", "")
-    if FLAG not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {FLAG}={count or cpu_cores()}".strip()
-    return True
+    match = re.search(FLAG + r"=(\d+)", flags)
+    if match:
+        return int(match.group(1)) > 1
+    count = count or cpu_cores()
+    os.environ["XLA_FLAGS"] = f"{flags} {FLAG}={count}".strip()
+    return count > 1
