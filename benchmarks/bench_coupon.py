@@ -34,7 +34,6 @@ DEFAULT_XLA_FLAGS = "--xla_cpu_prefer_vector_width=512"
 
 def measure(kind: str, customers: int, weeks: int, block: int | None, devices: int = 1) -> dict:
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     from jaxretail.core.rollout import scan_steps
@@ -59,20 +58,12 @@ def measure(kind: str, customers: int, weeks: int, block: int | None, devices: i
                 return rewards.sum()
         else:
             from jaxretail.core.sharding import customer_mesh
-            from jaxretail.envs.coupon.sharded import sharded_week
+            from jaxretail.envs.coupon.sharded import sharded_rollout
 
-            week = sharded_week(params, customer_mesh())
+            rollout = sharded_rollout(params, customer_mesh(), random_coupon_policy, weeks)
 
             def run(key):
-                obs, state = env.reset(key, params)
-
-                def body(carry, t):
-                    obs, state = carry
-                    action = random_coupon_policy(jax.random.fold_in(key, t), obs, state, params)
-                    obs, state, reward, _ = week(state, action)
-                    return (obs, state), reward.sum()
-
-                return jax.lax.scan(body, (obs, state), jnp.arange(weeks))[1].sum()
+                return rollout(key)[0].sum()
 
         start = time.perf_counter()
         compiled = jax.jit(run).lower(jax.random.key(0)).compile()

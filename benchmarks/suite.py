@@ -46,7 +46,7 @@ from jaxretail.envs.assortment.learned import score_vector_env, subset_vector_en
 from jaxretail.envs.coupon import get_config, sample_scenario  # noqa: E402
 from jaxretail.envs.coupon.env import CouponEnv, make_params, simulate_week  # noqa: E402
 from jaxretail.envs.coupon.policies import random_coupon_policy  # noqa: E402
-from jaxretail.envs.coupon.sharded import sharded_week  # noqa: E402
+from jaxretail.envs.coupon.sharded import sharded_rollout  # noqa: E402
 from jaxretail.envs.pricing import DynamicPricing, group_params  # noqa: E402
 from jaxretail.evaluation.episodes import episode_keys  # noqa: E402
 from jaxretail.jobs.assortment_learning import ppo_config  # noqa: E402
@@ -183,18 +183,10 @@ def coupon_env(s: dict, repeats: int) -> dict:
     env = CouponEnv(params)
     cores = jax.devices("cpu") if _platform == "cpu" else []
     if len(cores) > 1 and u % len(cores) == 0:  # host devices (scripts/bench.py): one shard per core
-        week = sharded_week(params, customer_mesh(cores))
+        rollout = sharded_rollout(params, customer_mesh(cores), random_coupon_policy, weeks)
 
         def run(key):
-            obs, state = env.reset(key, params)
-
-            def body(carry, t):
-                obs, state = carry
-                action = random_coupon_policy(jax.random.fold_in(key, t), obs, state, params)
-                obs, state, reward, info = week(state, action)
-                return (obs, state), jnp.stack([reward.sum(), info["visited"].mean()])
-
-            return jax.lax.scan(body, (obs, state), jnp.arange(weeks))[1]
+            return jnp.stack(rollout(key), axis=1)  # [T, 2]: reward total, visit rate
     else:
         cores = cores[:1]
 

@@ -15,11 +15,12 @@ run. Per-product state (shelf chain, prices) is computed redundantly on every de
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxretail.core.sharding import AXIS
-from jaxretail.envs.coupon.env import CouponParams, CouponState, Summaries, simulate_week
+from jaxretail.envs.coupon.env import CouponEnv, CouponParams, CouponState, Summaries, simulate_week
 
 _CUSTOMER_SCENARIO_FIELDS = ("beta_w_customer", "visit_inertia", "redemption_rate")
 
@@ -97,7 +98,26 @@ def sharded_week(params: CouponParams, mesh: Mesh, axis: str = AXIS):
     return lambda state, action: mapped(state, action, params.scenario)
 
 
-def _reset_state(params: CouponParams) -> CouponState:
-    from jaxretail.envs.coupon.env import CouponEnv
+def sharded_rollout(params: CouponParams, mesh: Mesh, policy, num_weeks: int, axis: str = AXIS):
+    """The un-jitted ``run(key) -> (reward totals [T], visit rates [T])`` of ``num_weeks`` weeks from
+    ``reset(key)``, the customers split over ``mesh`` (:func:`sharded_week`); week ``t``'s coupons are
+    ``policy(fold_in(key, t), obs, state, params)``."""
+    week = sharded_week(params, mesh, axis)
+    env = CouponEnv(params)
 
+    def run(key):
+        obs, state = env.reset(key, params)
+
+        def body(carry, t):
+            obs, state = carry
+            action = policy(jax.random.fold_in(key, t), obs, state, params)
+            obs, state, reward, info = week(state, action)
+            return (obs, state), (reward.sum(), info["visited"].mean())
+
+        return jax.lax.scan(body, (obs, state), jnp.arange(num_weeks))[1]
+
+    return run
+
+
+def _reset_state(params: CouponParams) -> CouponState:
     return CouponEnv(params).reset(jax.random.key(0), params)[1]
