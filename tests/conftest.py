@@ -43,3 +43,25 @@ def params(env):
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+# Modules whose tests run for tens of seconds (end-to-end jobs, subprocesses, trainers) start first:
+# xdist's worksteal hands each worker a contiguous half of the collection and an idle worker steals
+# from the tail of the other's queue, so with the long tests at the head the run ends on short tests
+# on both workers instead of one worker finishing a long test alone. test_sharding leads because its
+# module-scoped forced-device process serves all of its checks: started first, none of them is
+# stolen by the other worker (which would start that process a second time).
+SLOW_FIRST = (
+    "test_sharding.py",
+    "test_pricing_job.py",
+    "test_interop_trainers.py",
+    "test_readme.py",
+    "test_bench_suite.py",
+    "test_coupon_protocol.py",
+    "test_coupon_metrics.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order kept

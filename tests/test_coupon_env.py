@@ -56,8 +56,9 @@ def test_visit_frequency_matches_ar_probability(setup):
     _, state = env.reset(jax.random.key(0), params)
     action = jnp.zeros(U, jnp.int32)
     visits, probs = [], []
+    week = jax.jit(E.simulate_week)  # one compiled week (calling it eagerly compiles ~150 small programs)
     for _ in range(8):
-        out = jax.jit(E.simulate_week)(state, action, params)
+        out = week(state, action, params)
         visits.append(np.asarray(out["info"]["visited"]))
         probs.append(np.asarray(out["visit_probability"]))
         state = out["state"]
@@ -68,7 +69,7 @@ def test_visit_frequency_matches_ar_probability(setup):
     # recursion p_t = (1 - theta) sigmoid(g0 + g1 V SV + g2 M) + theta p_{t-1}, checked for week 1 by hand
     sc = params.scenario
     st0 = env.reset(jax.random.key(0), params)[1]
-    out0 = E.simulate_week(st0, action, params)
+    out0 = week(st0, action, params)
     st1 = out0["state"]
     s = jax.nn.sigmoid(
         sc.visit_intercept
@@ -76,7 +77,7 @@ def test_visit_frequency_matches_ar_probability(setup):
         + sc.marketing_weight * st1.marketing
     )
     expected = (1 - sc.visit_inertia) * s + sc.visit_inertia * st1.visit_probability
-    np.testing.assert_allclose(E.simulate_week(st1, action, params)["visit_probability"], expected, rtol=1e-5)
+    np.testing.assert_allclose(week(st1, action, params)["visit_probability"], expected, rtol=1e-5)
 
 
 def test_category_purchase_matches_logistic_and_quantity_matches_shifted_poisson(setup):

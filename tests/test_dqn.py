@@ -116,7 +116,7 @@ def test_vmap_over_seeds_equals_one_by_one():
     single = jax.jit(train)
     for i in range(4):
         chex.assert_trees_all_close(
-            jax.tree.map(lambda x, i=i: x[i], together["state"].params),
+            jax.tree.map(lambda x, i=i: np.asarray(x)[i], together["state"].params),
             single(keys[i])["state"].params,
             rtol=2e-5,
             atol=1e-6,

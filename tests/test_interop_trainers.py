@@ -36,6 +36,20 @@ def coupon_env(customers, population=CUSTOMERS + HELD_OUT):
     return make_single_customer_env(cfg, num_customers=population, horizon=6, seed=3, customers=customers)
 
 
+def without_rejax_evaluation(algo):
+    """``algo`` without rejax's own evaluation rollouts inside ``train`` (a second compiled copy of
+    the environment's step, about 12 s of compile per trainer here): the coupon tests judge the
+    trained policies with :func:`held_out_returns` instead; the assortment tests keep rejax's
+    evaluation, so its ``evaluate`` still runs on a jaxretail environment."""
+    return algo.replace(eval_callback=lambda algo, ts, rng: jnp.zeros(()))
+
+
+def per_seed(tree, seeds: int) -> list:
+    """The ``seeds`` trees of a vmapped result, sliced in one compiled program (slicing every leaf
+    eagerly compiles two tiny programs per leaf and seed: about 20 s for a rejax train state)."""
+    return jax.jit(lambda t: [jax.tree.map(lambda x, i=i: x[i], t) for i in range(seeds)])(tree)
+
+
 def held_out_returns(env, params, act, key, num_episodes, horizon, levels=False):
     """Mean episode return of ``act(obs, key)`` and of uniform random actions on the same held-out
     episodes; with ``levels`` (a ``Discrete`` action), also the best mean return of a constant action.
@@ -124,8 +138,9 @@ def test_rejax_ppo_learns_coupon_single_customer():
         num_epochs=4, num_minibatches=4, learning_rate=5e-3, ent_coef=0.0, skip_initial_evaluation=True,
     )  # fmt: skip
     seeds = 4
+    algo = without_rejax_evaluation(algo)
     ts, _ = jax.jit(jax.vmap(algo.train))(jax.random.split(jax.random.key(0), seeds))
-    acts = [algo.make_act(jax.tree.map(lambda x, i=i: x[i], ts)) for i in range(seeds)]
+    acts = [algo.make_act(t) for t in per_seed(ts, seeds)]
     test_env = coupon_env(jnp.arange(CUSTOMERS, CUSTOMERS + HELD_OUT))
     learned, rand, best = held_out_returns(
         test_env, test_env.default_params, acts, jax.random.key(1), 256, 6, levels=True
@@ -148,8 +163,9 @@ def test_rejax_dqn_learns_coupon_single_customer():
         normalize_rewards=True, skip_initial_evaluation=True,
     )  # fmt: skip
     seeds = 4
+    algo = without_rejax_evaluation(algo)
     ts, _ = jax.jit(jax.vmap(algo.train))(jax.random.split(jax.random.key(0), seeds))
-    acts = [algo.make_act(jax.tree.map(lambda x, i=i: x[i], ts)) for i in range(seeds)]
+    acts = [algo.make_act(t) for t in per_seed(ts, seeds)]
     test_env = coupon_env(jnp.arange(DQN_CUSTOMERS, population), population)
     learned, rand, best = held_out_returns(
         test_env, test_env.default_params, acts, jax.random.key(1), 256, 6, levels=True
