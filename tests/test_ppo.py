@@ -106,7 +106,10 @@ def test_vmap_over_seeds_equals_one_by_one():
     for i in range(4):
         alone = jax.jit(train)(keys[i])
         chex.assert_trees_all_close(
-            jax.tree.map(lambda x, i=i: np.asarray(x)[i], together["metrics"]), alone["metrics"], rtol=2e-5, atol=1e-6
+            jax.tree.map(lambda x, i=i: np.asarray(x)[i], together["metrics"]),
+            alone["metrics"],
+            rtol=2e-5,
+            atol=1e-6,
         )
         chex.assert_trees_all_close(
             jax.tree.map(lambda x, i=i: np.asarray(x)[i], together["state"].params),
