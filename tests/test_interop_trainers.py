@@ -16,6 +16,7 @@ import numpy as np
 import optax
 import pytest
 import rejax
+from xla_options import TRAINER
 
 from jaxretail.core import LegacyStepAPI, make_gymnasium_vector_env
 from jaxretail.core.action_views import SubsetIndex
@@ -139,7 +140,9 @@ def test_rejax_ppo_learns_coupon_single_customer():
     )  # fmt: skip
     seeds = 4
     algo = without_rejax_evaluation(algo)
-    ts, _ = jax.jit(jax.vmap(algo.train))(jax.random.split(jax.random.key(0), seeds))
+    ts, _ = jax.jit(jax.vmap(algo.train), compiler_options=TRAINER)(
+        jax.random.split(jax.random.key(0), seeds)
+    )
     acts = [algo.make_act(t) for t in per_seed(ts, seeds)]
     test_env = coupon_env(jnp.arange(CUSTOMERS, CUSTOMERS + HELD_OUT))
     learned, rand, best = held_out_returns(
@@ -164,7 +167,9 @@ def test_rejax_dqn_learns_coupon_single_customer():
     )  # fmt: skip
     seeds = 4
     algo = without_rejax_evaluation(algo)
-    ts, _ = jax.jit(jax.vmap(algo.train))(jax.random.split(jax.random.key(0), seeds))
+    ts, _ = jax.jit(jax.vmap(algo.train), compiler_options=TRAINER)(
+        jax.random.split(jax.random.key(0), seeds)
+    )
     acts = [algo.make_act(t) for t in per_seed(ts, seeds)]
     test_env = coupon_env(jnp.arange(DQN_CUSTOMERS, population), population)
     learned, rand, best = held_out_returns(
@@ -255,7 +260,7 @@ def purejaxrl_style_ppo(env, env_params, num_envs=32, num_steps=12, num_updates=
 def test_purejaxrl_style_loop_learns_coupon_single_customer():
     env = coupon_env(jnp.arange(CUSTOMERS))
     train, act = purejaxrl_style_ppo(to_gymnax(env), to_gymnax(env).default_params)
-    params = jax.jit(train)(jax.random.key(0))
+    params = jax.jit(train, compiler_options=TRAINER)(jax.random.key(0))
     test_env = coupon_env(jnp.arange(CUSTOMERS, CUSTOMERS + HELD_OUT))
     learned, rand, best = held_out_returns(
         test_env, test_env.default_params, lambda o, k: act(params, o, k), jax.random.key(1), 256, 6,
