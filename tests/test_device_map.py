@@ -62,6 +62,21 @@ def test_bad_inputs_are_refused_before_compute():
         DeviceMap(lambda s, x, i: x, devices=[])
     with pytest.raises(ValueError, match="distinct devices"):
         DeviceMap(lambda s, x, i: x, devices=[jax.devices()[0]] * 2)
+    # regressions of a break test: each of these raised a bare AttributeError / TypeError
+    for devices in (["cpu"], [None], [0, 1]):
+        with pytest.raises(ValueError, match="jax.Device"):
+            DeviceMap(lambda s, x, i: x, devices=devices)
+    for devices in (jax.devices()[0], "cpu"):
+        with pytest.raises(ValueError, match="sequence of jax.Device"):
+            DeviceMap(lambda s, x, i: x, devices=devices)
+    with pytest.raises(ValueError, match="sequence"):
+        run(None, "abc")
+    with pytest.raises(ValueError, match="item 0 must be a pytree of arrays"):
+        run(None, [{"a": "x"}, {"a": "y"}])
+    with pytest.raises(ValueError, match="shared must be a pytree of arrays"):
+        run("hello", [1.0])
+    with pytest.raises(ValueError, match="cannot be stacked"):
+        run(None, [2**40, 1])
 
 
 def test_use_every_core_reports_the_started_backend_and_checks_count():

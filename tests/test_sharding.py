@@ -202,6 +202,11 @@ def test_shard_map_bandit_update_equals_the_single_device_update(forced_outputs)
         want = np.stack([np.linalg.solve(np.asarray(c), np.full((3, 8), 4.0)) for c in chol])
         np.testing.assert_allclose(got[4], want, rtol=1e-5)
         assert list(solve.safe_devices.values()) == [1]
+        # kept on one device, the items run without the padding copies (5 calls, not 8)
+        calls = []
+        noted = DeviceMap(lambda s, x, i: (jax.debug.callback(lambda j: calls.append(int(j)), i), x * 2)[1])
+        assert [float(v) for v in noted(None, [float(k) for k in range(5)])] == [0.0, 2.0, 4.0, 6.0, 8.0]
+        assert list(noted.safe_devices.values()) == [1] and sorted(calls) == [0, 1, 2, 3, 4], calls
         # items placed by a map over other devices are refused, not recompiled or misplaced
         placed = DeviceMap(lambda s, x, i: x, jax.devices()[:2]).place([1.0, 2.0, 3.0])
         try:

@@ -90,8 +90,8 @@ class DeviceMap:
     LAPACK kernels fan their batch out into the thread pool the device programs themselves run on, and
     deadlock once every pool thread runs one (jaxlib 0.10: a vmapped ``solve_triangular`` on two host
     devices of a 2-core CPU never returns); other custom calls are kept off the pool the same way, to
-    be safe. Such a program is logged (``logging`` at INFO) and :attr:`safe_devices` tells how many
-    devices each program used.
+    be safe; there it runs the items without the padding copies. Such a program is logged
+    (``logging`` at INFO) and :attr:`safe_devices` tells how many devices each program used.
 
     Args:
       fn: ``fn(shared, item, index) -> pytree of arrays``, traceable; ``index`` is the item's position
@@ -99,13 +99,19 @@ class DeviceMap:
       devices: the devices to use (default: every local device of the default backend).
 
     Raises:
-      ValueError: no devices or a repeated device; from ``place`` and ``dispatch``: no items, items
-        whose structures or leaf shapes differ (naming the item), or items placed over other devices.
+      ValueError: no devices, a repeated device or one that is not a ``jax.Device``; from ``place`` and
+        ``dispatch``: no items, items whose structures or leaf shapes differ, leaves (of an item or of
+        ``shared``) that are not arrays or numbers (naming the item), or items placed over other devices.
     """
 
     def __init__(self, fn: Callable, devices=None):
         self.fn = fn
+        one = isinstance(devices, (str, jax.Device)) or not isinstance(devices, Iterable)
+        if devices is not None and one:
+            raise ValueError(f"DeviceMap devices must be a sequence of jax.Device, got devices={devices!r}")
         self.devices = list(jax.local_devices() if devices is None else devices)
+        if not all(isinstance(d, jax.Device) for d in self.devices):
+            raise ValueError(f"DeviceMap devices must be jax.Device objects, got devices={self.devices!r}")
         if not self.devices or len(set(self.devices)) != len(self.devices):
             raise ValueError(f"DeviceMap needs distinct devices, got devices={self.devices!r}")
         self.mesh = _item_mesh(self.devices)
@@ -155,17 +161,17 @@ class DeviceMap:
                     f"{self.devices}; place them with this DeviceMap"
                 )
             return items
-        if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        if isinstance(items, (Mapping, str, bytes)) or not isinstance(items, Iterable):
             raise ValueError(f"DeviceMap items must be a sequence of pytrees, got {type(items).__name__}")
         items = list(items)
         if not items:
             raise ValueError("DeviceMap needs at least one item, got none")
         leaves, item_def = jax.tree.flatten(items[0])
-        avals = [_aval(x) for x in leaves]
+        avals = _avals(leaves, "item 0")
         stacks = [[x] for x in leaves]
         for i, item in enumerate(items[1:], 1):
             other, other_def = jax.tree.flatten(item)
-            if other_def != item_def or [_aval(x) for x in other] != avals:
+            if other_def != item_def or _avals(other, f"item {i}") != avals:
                 raise ValueError(
                     f"DeviceMap items must share one structure and leaf shapes; item {i} differs from item "
                     f"0: {other_def} {[_aval(x) for x in other]} vs {item_def} {avals}"
@@ -174,7 +180,10 @@ class DeviceMap:
                 stack.append(x)
         pad = -len(items) % len(self.devices)
         index = np.minimum(np.arange(len(items) + pad, dtype=np.int32), len(items) - 1)
-        stacks = [_stack(stack + stack[-1:] * pad, aval) for stack, aval in zip(stacks, avals, strict=True)]
+        try:
+            stacks = [_stack(xs + xs[-1:] * pad, aval) for xs, aval in zip(stacks, avals, strict=True)]
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"DeviceMap items cannot be stacked into arrays: {err}") from None
         stacked = [index, *stacks]
         placed = jax.device_put(stacked, NamedSharding(self.mesh, P(ITEMS)))
         return Placed(placed, item_def, len(items), tuple(self.devices))
@@ -188,12 +197,13 @@ class DeviceMap:
         key = (
             shared_def,
             placed.item_def,
-            tuple(map(_aval, shared_leaves)),
+            tuple(_avals(shared_leaves, "shared")),
             tuple(map(_aval, placed.leaves)),
         )
         program, mesh = self._program(key, shared_leaves, placed.leaves)
         item_leaves = placed.leaves
-        if mesh is not self.mesh:  # a program kept on one device (see the class docstring)
+        if mesh is not self.mesh:  # kept on one device (see the class docstring): no padding copies
+            item_leaves = [x[: placed.count] for x in item_leaves]
             item_leaves = jax.device_put(item_leaves, NamedSharding(mesh, P(ITEMS)))
         out = program(jax.device_put(shared_leaves, NamedSharding(mesh, P())), item_leaves)
         return out, self._out_defs[key], placed.count
@@ -216,6 +226,14 @@ _SHARDING_CALLS = {"Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape"}
 
 def _item_mesh(devices) -> Mesh:
     return Mesh(np.asarray(devices), (ITEMS,))
+
+
+def _avals(leaves: list, where: str) -> list:
+    """``_aval`` of every leaf, a leaf that is not an array naming ``where`` it is (e.g. ``item 3``)."""
+    try:
+        return [_aval(x) for x in leaves]
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"DeviceMap {where} must be a pytree of arrays or numbers: {err}") from None
 
 
 def _aval(x) -> tuple:

@@ -226,9 +226,11 @@ def _collect(out: Path, cfg: CollectionConfig, progress: bool, devices) -> dict:
     )
     # one simulation per device at a time; the next round is dispatched before this one is written
     rounds = [todo[i : i + len(spread.devices)] for i in range(0, len(todo), len(spread.devices))]
-    dispatch = lambda sims: spread.dispatch(  # noqa: E731
-        None, [(simulation_params(cfg, s), jax.random.fold_in(jax.random.key(cfg.seed + 1), s)) for s in sims]
-    )
+
+    def dispatch(sims):
+        key = jax.random.key(cfg.seed + 1)
+        return spread.dispatch(None, [(simulation_params(cfg, s), jax.random.fold_in(key, s)) for s in sims])
+
     pending = dispatch(rounds[0]) if rounds else None
     with ocp.StandardCheckpointer() as ckpt:  # one checkpointer: its saves finish in the background
         for index, sims in enumerate(rounds):
