@@ -79,3 +79,27 @@ def test_thompson_draws_have_posterior_spread():
 def test_init_rejects_bad_sizes():
     with pytest.raises(ValueError, match="num_arms"):
         linear.init(0, 3)
+
+
+def test_frozen_posterior_scores_and_acts_as_the_state_without_lapack():
+    """freeze() factorises once: the same means, widths, UCB arms and Thompson draws (same key) as the
+    statistics, to float rounding, and the acting program holds no LAPACK custom call (so a DeviceMap
+    evaluation keeps every host device); a regularization cannot be re-applied to a frozen posterior."""
+    x, a, r, _ = _data(n=3000)
+    state = linear.update(linear.init(4, 5), jnp.asarray(x), jnp.asarray(a), jnp.asarray(r), 0.9)
+    frozen = linear.freeze(state, regularization=2.0)
+    ctx = jnp.asarray(x[:500])
+    for got, want in zip(linear.mean_and_width(frozen, ctx), linear.mean_and_width(state, ctx, 2.0)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    key = jax.random.key(4)
+    np.testing.assert_allclose(
+        linear.thompson_scores(key, frozen, ctx, 0.7), linear.thompson_scores(key, state, ctx, 0.7, 2.0),
+        rtol=2e-5, atol=1e-5,
+    )  # fmt: skip
+    assert np.array_equal(linear.act_ucb(frozen, ctx, 0.5), linear.act_ucb(state, ctx, 0.5, 2.0))
+    text = jax.jit(lambda f, c, k: linear.act_thompson(k, f, c, 0.7)).lower(frozen, ctx, key).as_text()
+    assert "custom_call" not in text
+    with pytest.raises(ValueError, match="regularization=2.0"):
+        linear.ucb_scores(frozen, ctx, 0.5, 2.0)
+    with pytest.raises(ValueError, match="regularization"):
+        linear.freeze(state, 0.0)

@@ -202,6 +202,22 @@ def test_shard_map_bandit_update_equals_the_single_device_update(forced_outputs)
         want = np.stack([np.linalg.solve(np.asarray(c), np.full((3, 8), 4.0)) for c in chol])
         np.testing.assert_allclose(got[4], want, rtol=1e-5)
         assert list(solve.safe_devices.values()) == [1]
+        # ... and reads its items' shards one by one: no program over several devices (a gather of the
+        # split items waited for every device's thread and, behind a linear bandit's fit still running,
+        # aborted the coupon protocol after 40 s); every program compiled for a dispatch on one device
+        # takes arguments on one device
+        import logging
+        compiled = []
+        grab = logging.Handler()
+        grab.emit = lambda record: compiled.append(record.getMessage())
+        logging.getLogger("jax").addHandler(grab)
+        jax.clear_caches()
+        with jax.log_compiles(True):
+            again = solve(chol, solve.place([jnp.full((3, 8), float(k)) for k in range(5)]))
+        logging.getLogger("jax").removeHandler(grab)
+        mappings = [m.split("Argument mapping:")[1] for m in compiled if "Argument mapping:" in m]
+        assert mappings and not [m for m in mappings if "Mesh(" in m and "'items': 1" not in m], mappings
+        np.testing.assert_array_equal(again[4], got[4])
         # kept on one device, the items run without the padding copies (5 calls, not 8)
         calls = []
         noted = DeviceMap(lambda s, x, i: (jax.debug.callback(lambda j: calls.append(int(j)), i), x * 2)[1])

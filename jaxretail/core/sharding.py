@@ -90,8 +90,10 @@ class DeviceMap:
     LAPACK kernels fan their batch out into the thread pool the device programs themselves run on, and
     deadlock once every pool thread runs one (jaxlib 0.10: a vmapped ``solve_triangular`` on two host
     devices of a 2-core CPU never returns); other custom calls are kept off the pool the same way, to
-    be safe; there it runs the items without the padding copies. Such a program is logged
-    (``logging`` at INFO) and :attr:`safe_devices` tells how many devices each program used.
+    be safe; there it runs the items without the padding copies, their shards copied to the first
+    device one by one (never gathered by a program over several devices, see :func:`_first_rows`).
+    Such a program is logged (``logging`` at INFO) and :attr:`safe_devices` tells how many devices
+    each program used.
 
     Args:
       fn: ``fn(shared, item, index) -> pytree of arrays``, traceable; ``index`` is the item's position
@@ -203,8 +205,8 @@ class DeviceMap:
         program, mesh = self._program(key, shared_leaves, placed.leaves)
         item_leaves = placed.leaves
         if mesh is not self.mesh:  # kept on one device (see the class docstring): no padding copies
-            item_leaves = [x[: placed.count] for x in item_leaves]
-            item_leaves = jax.device_put(item_leaves, NamedSharding(mesh, P(ITEMS)))
+            device = mesh.devices.flat[0]
+            item_leaves = [_first_rows(x, placed.count, device) for x in item_leaves]
         out = program(jax.device_put(shared_leaves, NamedSharding(mesh, P())), item_leaves)
         return out, self._out_defs[key], placed.count
 
@@ -212,7 +214,9 @@ class DeviceMap:
         """The outputs of a :meth:`dispatch` (waits for them): a list, per item, of NumPy pytrees
         (PRNG key leaves stay JAX arrays)."""
         out, out_def, count = pending
-        host = [x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else np.asarray(x) for x in out]
+        host = [
+            _KeyRows(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else np.asarray(x) for x in out
+        ]
         return [jax.tree.unflatten(out_def, [x[i] for x in host]) for i in range(count)]
 
     def __call__(self, shared: Any, items) -> list:
@@ -239,6 +243,31 @@ def _avals(leaves: list, where: str) -> list:
 def _aval(x) -> tuple:
     """``(shape, dtype)`` of a leaf as JAX would hold it (Python scalars in their default dtype)."""
     return (tuple(jnp.shape(x)), jnp.result_type(x))
+
+
+def _first_rows(x: jax.Array, count: int, device) -> jax.Array:
+    """The first ``count`` rows of ``x`` (split over devices on its leading axis) on ``device`` alone.
+
+    The shards are copied one by one and joined there: no program runs over several devices. A
+    cross-device program (slicing the split array would be one, an all-gather) waits for every
+    device's thread, and on a small CPU it starves behind work still queued on one of them (jaxlib
+    0.10 aborts the process after 40 s: a linear bandit's fit in flight on device 0, then its
+    one-device evaluation)."""
+    shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+    rows = [jax.device_put(s.data, device) for s in shards]
+    return (jnp.concatenate(rows) if len(rows) > 1 else rows[0])[:count]
+
+
+class _KeyRows:
+    """Row ``i`` of a PRNG key array split over devices, read from its key data on the host (indexing
+    the split array itself would run a cross-device program, see :func:`_first_rows`)."""
+
+    def __init__(self, keys: jax.Array):
+        self.impl = jax.random.key_impl(keys)
+        self.data = np.asarray(jax.random.key_data(keys))
+
+    def __getitem__(self, i: int) -> jax.Array:
+        return jax.random.wrap_key_data(self.data[i], impl=self.impl)
 
 
 def _stack(xs: list, aval: tuple):

@@ -6,7 +6,9 @@ paper compares, each registered in :data:`AGENTS` as a factory ``(ProtocolConfig
 OfflineAgent`` (adding an agent to Table 1 is one ``@register("name")`` factory):
 
 * LinUCB / LinTS fold ``linear_epochs`` batches of customers into their statistics with the forgetting
-  factor; they act greedily (UCB) and by Thompson sampling;
+  factor; they act greedily (UCB) and by Thompson sampling from the posterior frozen once per run
+  (:func:`~jaxretail.agents.bandits.linear.freeze`: matrix products only, so their evaluation runs
+  on every host device);
 * the Neural Boltzmann bandit runs ``nb_epochs`` epochs of minibatch SGD, each on a fresh draw of
   ``nb_customers`` customers, and stays stochastic (Boltzmann over its reward estimates);
 * PPO (offline, importance ratios against the logged uniform action probabilities) and DQN run
@@ -279,8 +281,10 @@ def register(name: str, replace: bool = False):
 @register("linucb")
 def _linucb(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
     return OfflineAgent(
-        fit=lambda data, key, rng: train_linear(
-            data, num_arms, cfg.linucb_forgetting, cfg.linear_epochs, cfg.linear_batch_customers, rng
+        fit=lambda data, key, rng: linear.freeze(
+            train_linear(
+                data, num_arms, cfg.linucb_forgetting, cfg.linear_epochs, cfg.linear_batch_customers, rng
+            )
         ),
         act=lambda a, k, o: linear.act_ucb(a, with_bias(o), cfg.linucb_alpha),
     )
@@ -289,8 +293,10 @@ def _linucb(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
 @register("lints")
 def _lints(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
     return OfflineAgent(
-        fit=lambda data, key, rng: train_linear(
-            data, num_arms, cfg.lints_forgetting, cfg.linear_epochs, cfg.linear_batch_customers, rng
+        fit=lambda data, key, rng: linear.freeze(
+            train_linear(
+                data, num_arms, cfg.lints_forgetting, cfg.linear_epochs, cfg.linear_batch_customers, rng
+            )
         ),
         act=lambda a, k, o: linear.act_thompson(k, a, with_bias(o), cfg.lints_alpha),
     )

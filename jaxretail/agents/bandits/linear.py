@@ -14,6 +14,12 @@ Scores use Cholesky factors of ``A_k + lambda I`` (no explicit inverse):
 LinUCB picks ``argmax_k x^T theta_k + alpha width_k(x)``; LinTS draws
 ``r_k ~ N(x^T theta_k, alpha^2 width_k(x)^2)`` per decision and picks the argmax.
 All functions take a batch of contexts ``[n, d]``; the statistics are ``[K, d, d]`` and ``[K, d]``.
+
+A trained policy that only acts (an evaluation) can be frozen once with :func:`freeze`: the
+:class:`LinearPosterior` holds ``theta_k`` and the inverse factors ``L_k^{-1}``, so every score after
+that is matrix products (``width_k(x) = ||L_k^{-1} x||``), with no factorisation or triangular solve
+per decision (LAPACK calls, which keep a program off the other host devices of a CPU, see
+:class:`jaxretail.core.sharding.DeviceMap`). The scoring and acting functions take either form.
 """
 
 from __future__ import annotations
@@ -82,39 +88,83 @@ def posterior(state: LinearBanditState, regularization: float = 1.0) -> tuple[ja
     return theta, chol
 
 
-def mean_and_width(
-    state: LinearBanditState, contexts: jax.Array, regularization: float = 1.0
-) -> tuple[jax.Array, jax.Array]:
-    """Predicted reward ``x^T theta_k`` and width ``sqrt(x^T (A_k + lambda I)^{-1} x)``, each ``[n, K]``."""
+@struct.dataclass
+class LinearPosterior:
+    """A frozen ridge posterior (:func:`freeze`): what LinUCB and LinTS need to act."""
+
+    theta: jax.Array  # [K, d] ridge estimates (A_k + lambda I)^{-1} b_k
+    inverse_factor: jax.Array  # [K, d, d] L_k^{-1}, with L_k L_k^T = A_k + lambda I (lower triangular)
+
+
+def freeze(state: LinearBanditState, regularization: float = 1.0) -> LinearPosterior:
+    """The posterior of ``state`` with ridge weight ``regularization``, factorised once: scores of a
+    :class:`LinearPosterior` are matrix products only (equal to the state's up to float rounding).
+
+    Raises:
+      ValueError: ``regularization`` is not positive.
+    """
+    check_number("regularization", regularization, low=0.0, low_open=True)
     theta, chol = posterior(state, regularization)
+    eye = jnp.broadcast_to(jnp.eye(chol.shape[-1], dtype=chol.dtype), chol.shape)
+    inverse = jax.vmap(lambda c, e: jax.scipy.linalg.solve_triangular(c, e, lower=True))(chol, eye)
+    return LinearPosterior(theta=theta, inverse_factor=inverse)
+
+
+def mean_and_width(
+    state: LinearBanditState | LinearPosterior, contexts: jax.Array, regularization: float | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Predicted reward ``x^T theta_k`` and width ``sqrt(x^T (A_k + lambda I)^{-1} x)``, each ``[n, K]``.
+
+    ``regularization`` is ``lambda`` for a :class:`LinearBanditState` (default 1); a
+    :class:`LinearPosterior` carries the one it was frozen with.
+
+    Raises:
+      ValueError: a ``regularization`` given with a :class:`LinearPosterior`.
+    """
+    if isinstance(state, LinearPosterior):
+        if regularization is not None:
+            raise ValueError(
+                f"regularization={regularization!r} cannot apply to a LinearPosterior: it was frozen with "
+                "its own (pass it to freeze)"
+            )
+        theta, inverse = state.theta, state.inverse_factor
+        v = jnp.einsum("kde,ne->kdn", inverse, contexts)  # L^{-1} x per arm
+    else:
+        theta, chol = posterior(state, 1.0 if regularization is None else regularization)
+        v = jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, contexts.T, lower=True))(chol)
     mean = contexts @ theta.T
-    # v = L^{-1} x for every arm: ||v||^2 = x^T (L L^T)^{-1} x
-    v = jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, contexts.T, lower=True))(chol)  # [K, d, n]
+    # v = L^{-1} x for every arm, [K, d, n]: ||v||^2 = x^T (L L^T)^{-1} x
     return mean, jnp.sqrt(jnp.sum(v * v, axis=1)).T
 
 
-def ucb_scores(state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
-    """LinUCB scores ``[n, K]``."""
+def _check_scoring(alpha, regularization):
     check_number("alpha", alpha, low=0.0)
-    check_number("regularization", regularization, low=0.0, low_open=True)
+    if regularization is not None:
+        check_number("regularization", regularization, low=0.0, low_open=True)
+
+
+def ucb_scores(state, contexts, alpha: float | jax.Array, regularization: float | None = None) -> jax.Array:
+    """LinUCB scores ``[n, K]`` of a :class:`LinearBanditState` or a :class:`LinearPosterior`."""
+    _check_scoring(alpha, regularization)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width
 
 
-def thompson_scores(key, state, contexts, alpha: float | jax.Array, regularization: float = 1.0) -> jax.Array:
+def thompson_scores(
+    key, state, contexts, alpha: float | jax.Array, regularization: float | None = None
+) -> jax.Array:
     """One posterior draw per (context, arm): ``N(x^T theta_k, alpha^2 width^2)``, ``[n, K]``."""
-    check_number("alpha", alpha, low=0.0)
-    check_number("regularization", regularization, low=0.0, low_open=True)
+    _check_scoring(alpha, regularization)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width * jax.random.normal(key, mean.shape, mean.dtype)
 
 
-def act_ucb(state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
+def act_ucb(state, contexts, alpha, regularization: float | None = None) -> jax.Array:
     """LinUCB arms ``[n]`` (int32)."""
     return jnp.argmax(ucb_scores(state, contexts, alpha, regularization), axis=-1).astype(jnp.int32)
 
 
-def act_thompson(key, state, contexts, alpha, regularization: float = 1.0) -> jax.Array:
+def act_thompson(key, state, contexts, alpha, regularization: float | None = None) -> jax.Array:
     """Linear Thompson sampling arms ``[n]`` (int32), a fresh draw per decision."""
     return jnp.argmax(thompson_scores(key, state, contexts, alpha, regularization), axis=-1).astype(jnp.int32)
 
