@@ -1,7 +1,9 @@
 """Train-then-resume protocol: training matches direct updates, t-tests, evaluation, main job."""
 
 import csv
+import dataclasses
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,6 +70,17 @@ def test_offline_rl_agents_train_on_the_logged_trajectories(dataset):
     q_params = proto.train_dqn(data, 11, pcfg, jax.random.key(0))
     params, state = col.load_state(root, cfg, 0)
     obs = proto.context(state, params)
+    # every run at once (split over the devices) trains what the runs one by one train; chunked
+    # gradients (3 chunks of 20 rows for the 48 rows of an update) give the whole-batch gradient
+    keys = [jax.random.key(0), jax.random.key(5)]
+    for chunked in (pcfg, dataclasses.replace(pcfg, ppo_grad_chunk=20)):
+        together = proto.train_ppo_runs(data, 11, chunked, keys)
+        assert len(together) == 2
+        for k, got in zip(keys, together, strict=True):
+            chex.assert_trees_all_close(got, proto.train_ppo(data, 11, pcfg, k), rtol=1e-4, atol=1e-5)
+    for got, k in zip(proto.train_dqn_runs(data, 11, pcfg, keys), keys, strict=True):
+        chex.assert_trees_all_close(got, proto.train_dqn(data, 11, pcfg, k), rtol=1e-4, atol=1e-5)
+    assert proto.agent("ppo", pcfg, 11).fit_runs and proto.agent("dqn", pcfg, 11).fit_runs
     for kind, trained in (("ppo", agent), ("dqn", q_params)):
         policy = proto.make_agent_policy(kind, pcfg, 11)
         action = policy(jax.random.key(1), obs, state, params, trained)
@@ -92,6 +105,17 @@ def test_an_injected_agent_is_fitted_per_run_and_acts_in_the_protocol(dataset):
     rows = {(r["segment"], r["policy"]): r for r in out["rows"]}
     assert rows[("all", "always_10")]["runs"] == 2 and rows[("all", "coupon_10%")]["runs"] == 1
     assert rows[("all", "always_10")]["offered_discount"] == pytest.approx(0.1)
+    # an agent that trains every run at once is called once, with each run's key and rng
+    calls = []
+
+    def fit_runs(data, keys, rngs):
+        calls.append((data, [int(r.integers(1 << 30)) for r in rngs]))
+        return [jnp.asarray(2, jnp.int32)] * len(keys)
+
+    together = agent._replace(fit=None, fit_runs=fit_runs)
+    again = run_protocol(starts, "logs", {"always_10": together}, eval_weeks=1, training_runs=2, seed=0)
+    assert calls == [("logs", [f[1] for f in fitted])]
+    assert again["allocation"] == out["allocation"]
 
 
 def test_paired_t_test_matches_scipy():

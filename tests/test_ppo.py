@@ -99,6 +99,55 @@ def test_offline_ppo_learns_the_best_arm_from_uniform_logs():
     np.testing.assert_array_equal(act(ppo.agent_of(out["state"]), None, jnp.eye(3)), REWARDS.argmax(1))
 
 
+@pytest.mark.parametrize("adaptive_kl", [False, True])
+def test_chunked_gradient_equals_the_whole_minibatch_gradient(adaptive_kl):
+    """Summed over chunks of rows (the last one padded), the PPO gradient and every logged term equal
+    the whole-minibatch ones, including the KL cutoff term when the sample KL is above its cutoff
+    (its gradient is a multiple of grad <KL>, computed from a first forward pass)."""
+    from jaxretail.agents import ppo_loss
+    from jaxretail.core import spaces
+
+    cfg = ppo.PPOConfig(adaptive_kl=adaptive_kl, actor_hidden=(8,), critic_hidden=(8,))
+    actor, critic = ppo.networks(cfg, spaces.Discrete(5))
+    k = jax.random.split(jax.random.key(0), 6)
+    n = 1001
+    obs = jax.random.normal(k[0], (n, 3))
+    params = {"actor": actor.init(k[1], obs[:1]), "critic": critic.init(k[2], obs[:1])}
+    # a behaviour policy far from pi: the sample KL is well above kl_cutoff_factor * kl_target
+    logp_mu = jnp.log(jax.random.dirichlet(k[3], jnp.ones(5) * 0.3, (n,)))
+    action = jax.random.randint(k[4], (n,), 0, 5)
+    rows = (obs, action, logp_mu[jnp.arange(n), action], jax.random.normal(k[5], (n,)), obs[:, 0])
+    h = ppo.PPOHyper(clip_eps=0.3, ent_coef=0.05, kl_target=0.01)
+    beta = jnp.asarray(1.5)
+    g_whole, i_whole = ppo_loss.whole_grad(cfg, actor, critic, params, h, beta, rows)
+    if adaptive_kl:
+        assert float(i_whole["approx_kl"]) > cfg.kl_cutoff_factor * h.kl_target
+    for chunk in (128, 1001):
+        g, info = jax.jit(ppo_loss.chunked_grad, static_argnums=(0, 1, 2, 7))(
+            cfg, actor, critic, params, h, beta, rows, chunk
+        )
+        chex.assert_trees_all_close(g, g_whole, rtol=2e-4, atol=1e-6)
+        chex.assert_trees_all_close(info, i_whole, rtol=2e-5, atol=1e-6)
+
+
+def test_offline_ppo_with_gradient_chunks_trains_the_same_policy():
+    logs = logged_bandit(REWARDS, 64, 4)
+    data = ppo.LoggedTrajectories(
+        jnp.asarray(logs["obs"]), jnp.asarray(logs["action"]), jnp.asarray(logs["action_prob"]),
+        jnp.asarray(logs["reward"]), jnp.asarray(logs["next_obs"][:, -1]),
+    )  # fmt: skip
+    env = ContextualBandit(REWARDS)
+    space = env.action_space(env.default_params)
+    base = dict(num_updates=5, update_epochs=3, num_minibatches=2, batch_streams=64, adaptive_kl=True)
+    out = [
+        jax.jit(make_train(ppo.make_offline_trainer(ppo.PPOConfig(**base, grad_chunk=c), (3,), space)))(
+            jax.random.key(1), None, data
+        )["state"]
+        for c in (None, 50)  # 128 rows per minibatch: chunks of 50, 50 and 28 (+ 22 padding rows)
+    ]
+    chex.assert_trees_all_close(out[1].params, out[0].params, rtol=1e-4, atol=1e-5)
+
+
 def test_vmap_over_seeds_equals_one_by_one():
     train, _, _ = bandit_train(num_updates=5)
     keys = jax.random.split(jax.random.key(3), 4)
@@ -139,6 +188,7 @@ def test_learning_rate_sweep_compiles_once():
     [
         ({"num_minibatches": 0}, "num_minibatches"),
         ({"actor": "tree"}, "actor"),
+        ({"grad_chunk": 0}, "grad_chunk"),
         ({"actor_hidden": (32, 0)}, "actor_hidden"),
         ({"hyper": ppo.PPOHyper(gamma=1.5)}, "gamma"),
         ({"hyper": ppo.PPOHyper(learning_rate=-1.0)}, "learning_rate"),

@@ -32,6 +32,7 @@ import optax
 from flax import struct
 
 from jaxretail.agents import normalization as norm
+from jaxretail.agents import ppo_loss as loss
 from jaxretail.agents.networks import CategoricalActor, Critic, GaussianActor, ItemScoreActor
 from jaxretail.agents.training import Trainer
 from jaxretail.core import spaces
@@ -96,13 +97,16 @@ class PPOConfig:
     normalize_rewards: bool = True
     normalize_advantages: bool = True
     batch_streams: int | None = None  # offline: logged trajectories per update (None: all)
+    # rows per gradient chunk: a minibatch's gradient is summed over chunks of this many transitions
+    # (ppo_loss.chunked_grad: the same gradient to float rounding, in cache on a CPU); None: at once
+    grad_chunk: int | None = None
     hyper: PPOHyper = dataclasses.field(default_factory=PPOHyper)
 
     def __post_init__(self):
         check_positive_ints(
             self, ("num_updates", "num_steps", "update_epochs", "num_minibatches"), "PPOConfig"
         )
-        check_positive_ints(self, ("batch_streams",), "PPOConfig")
+        check_positive_ints(self, ("batch_streams", "grad_chunk"), "PPOConfig")
         for name in ("actor_hidden", "critic_hidden"):
             check_sizes(name, getattr(self, name), owner="PPOConfig")
         check_choice("actor", self.actor, ACTORS, owner="PPOConfig")
@@ -218,31 +222,6 @@ def learn(config: PPOConfig, actor, critic, state: PPOState, batch: Batch, key) 
     per_mb = n // config.num_minibatches
     tx = optimizer(h)
 
-    def loss_fn(params, beta, mb):
-        obs, action, logp_mu, a, g = mb
-        dist = actor.apply(params["actor"], obs.reshape((-1,) + obs.shape[2:]))
-        logp = dist.log_prob(action.reshape((-1,) + action.shape[2:]))
-        log_ratio = logp - logp_mu.reshape(-1)
-        ratio = jnp.exp(log_ratio)
-        a = a.reshape(-1)
-        if config.normalize_advantages:
-            a = (a - a.mean()) / (a.std() + 1e-8)
-        surrogate = ratio * a
-        if config.clip_surrogate:
-            surrogate = jnp.minimum(surrogate, jnp.clip(ratio, 1.0 - h.clip_eps, 1.0 + h.clip_eps) * a)
-        pg_loss = -surrogate.mean()
-        v = critic.apply(params["critic"], obs.reshape((-1,) + obs.shape[2:]))
-        value_loss = 0.5 * jnp.mean((v - g.reshape(-1)) ** 2)
-        entropy = dist.entropy().mean()
-        kl = jnp.mean((ratio - 1.0) - log_ratio)
-        loss = pg_loss + h.vf_coef * value_loss - h.ent_coef * entropy
-        if config.adaptive_kl:
-            cutoff = config.kl_cutoff_factor * h.kl_target
-            loss = loss + beta * kl + config.kl_cutoff_coef * jnp.maximum(kl - cutoff, 0.0) ** 2
-        clip_frac = jnp.mean(jnp.abs(ratio - 1.0) > h.clip_eps)
-        return loss, {"loss": loss, "pg_loss": pg_loss, "value_loss": value_loss, "entropy": entropy,
-                      "approx_kl": kl, "clip_fraction": clip_frac}  # fmt: skip
-
     def epoch(carry, k):
         params, opt_state = carry
         perm = jax.random.permutation(k, n)[: per_mb * config.num_minibatches]
@@ -253,7 +232,16 @@ def learn(config: PPOConfig, actor, critic, state: PPOState, batch: Batch, key) 
 
         def step(carry, mb):
             params, opt_state = carry
-            grads, info = jax.grad(loss_fn, has_aux=True)(params, state.kl_beta, mb)
+            rows = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), mb)  # [T * per_mb, ...]
+            if config.normalize_advantages:  # over the minibatch, before any chunking
+                a = rows[3]
+                rows = (*rows[:3], (a - a.mean()) / (a.std() + 1e-8), rows[4])
+            if config.grad_chunk is None or config.grad_chunk >= rows[3].shape[0]:
+                grads, info = loss.whole_grad(config, actor, critic, params, h, state.kl_beta, rows)
+            else:
+                grads, info = loss.chunked_grad(
+                    config, actor, critic, params, h, state.kl_beta, rows, config.grad_chunk
+                )
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), info
 

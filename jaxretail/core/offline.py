@@ -25,7 +25,12 @@ class OfflineAgent(NamedTuple):
       act: ``act(agent, key, obs) -> action`` the trained policy for a batch of observations
         ``obs [B, F]``: int32 actions ``[B]``. Pure and jittable; the protocol compiles one evaluation
         per ``act`` and reuses it for every training run, so build ``act`` once per configuration.
+      fit_runs: optional ``fit_runs(data, keys, rngs) -> [agent, ...]``, every training run at once
+        (e.g. split over the devices by :class:`~jaxretail.core.sharding.DeviceMap`); when given, the
+        protocol calls it once instead of ``fit`` per run, so it must give what
+        ``[fit(data, k, rng) for k, rng in zip(keys, rngs)]`` gives (float rounding aside).
     """
 
     fit: Callable[[Any, jax.Array, np.random.Generator], Any]
     act: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    fit_runs: Callable[[Any, list, list], list] | None = None

@@ -27,11 +27,9 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxretail.agents import dqn, ppo
 from jaxretail.agents.bandits import linear, neural
-from jaxretail.agents.training import make_train
 from jaxretail.core import spaces
 from jaxretail.core.offline import OfflineAgent
 from jaxretail.core.validation import (
@@ -54,12 +52,22 @@ from jaxretail.envs.coupon.protocol import (
     run_protocol,
 )
 from jaxretail.envs.coupon.protocol import evaluator as policy_evaluator
+from jaxretail.jobs.coupon_training import (
+    customer_rows,
+    train_dqn,
+    train_dqn_runs,
+    train_linear,
+    train_neural,
+    train_ppo,
+    train_ppo_runs,
+    with_bias,
+)
 
 __all__ = [  # the protocol's names, with what it re-exports from the data layer and the coupon system
     "AGENTS", "CONTEXT_FEATURES", "ProtocolConfig", "agent", "context", "customer_rows", "ds",
     "evaluate_all", "evaluator", "fresh_wrapper_state", "last_logged_context", "load_training_arrays",
-    "make_agent_policy", "paired_t_greater", "register", "train_dqn", "train_linear", "train_neural",
-    "train_ppo", "with_bias",
+    "make_agent_policy", "paired_t_greater", "register", "train_dqn", "train_dqn_runs", "train_linear",
+    "train_neural", "train_ppo", "train_ppo_runs", "with_bias",
 ]  # fmt: skip
 
 
@@ -91,6 +99,7 @@ class ProtocolConfig:
     ppo_entropy: float = 0.1013
     ppo_epochs: int = 12
     ppo_hidden: tuple[int, ...] = (32, 8)
+    ppo_grad_chunk: int | None = 4096  # rows per gradient chunk (same gradient; see PPOConfig.grad_chunk)
     dqn_updates: int = 200
     dqn_learning_rate: float = 0.00464
     dqn_gamma: float = 0.8792
@@ -116,7 +125,8 @@ class ProtocolConfig:
             "dqn_updates",
         ):
             check_int(name, getattr(self, name), 1, owner="ProtocolConfig")
-        check_int("train_customers", self.train_customers, 1, owner="ProtocolConfig", allow_none=True)
+        for name in ("train_customers", "ppo_grad_chunk"):
+            check_int(name, getattr(self, name), 1, owner="ProtocolConfig", allow_none=True)
         check_int("seed", self.seed, 0, SEED_MAX, owner="ProtocolConfig")
         for name in (
             "nb_learning_rate", "nb_temperature", "linucb_alpha", "lints_alpha", "ppo_learning_rate",
@@ -141,7 +151,7 @@ class ProtocolConfig:
         return ppo.PPOConfig(
             num_updates=self.ppo_updates, update_epochs=self.ppo_epochs, num_minibatches=1,
             actor_hidden=tuple(self.ppo_hidden), critic_hidden=tuple(self.ppo_hidden), adaptive_kl=True,
-            batch_streams=self.rl_customers,
+            batch_streams=self.rl_customers, grad_chunk=self.ppo_grad_chunk,
             hyper=ppo.PPOHyper(
                 learning_rate=self.ppo_learning_rate, clip_eps=self.ppo_clip,
                 gamma=0.0 if self.rl_discount_as_coded else self.ppo_gamma, ent_coef=self.ppo_entropy,
@@ -160,100 +170,6 @@ class ProtocolConfig:
                 gamma=0.0 if self.rl_discount_as_coded else self.dqn_gamma,
             ),
         )  # fmt: skip
-
-
-def customer_rows(data, count: int, rng) -> np.ndarray:
-    """Row indices of ``count`` customers drawn without replacement (all of them if fewer)."""
-    n, weeks = data["num_customers"], data["weeks"]
-    chosen = rng.choice(n, min(count, n), replace=False)
-    return (chosen[:, None] * weeks + np.arange(weeks)[None, :]).ravel()
-
-
-def with_bias(x):
-    """``x [..., F] -> [..., F + 1]`` with a trailing 1 (the linear bandits' intercept)."""
-    return jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
-
-
-def train_linear(
-    data, num_arms: int, forgetting: float, epochs: int, batch_customers: int, rng
-) -> linear.LinearBanditState:
-    """``epochs`` updates, each on every row of ``batch_customers`` customers drawn without replacement."""
-    state = linear.init(num_arms, data["context"].shape[1] + 1)
-    update = jax.jit(linear.update)
-    for _ in range(epochs):
-        rows = customer_rows(data, batch_customers, rng)
-        state = update(
-            state,
-            with_bias(jnp.asarray(data["context"][rows])),
-            jnp.asarray(data["action"][rows]),
-            jnp.asarray(data["reward"][rows]),
-            forgetting,
-        )
-    return state
-
-
-def train_neural(data, num_arms: int, cfg: ProtocolConfig, key, rng) -> neural.NeuralBanditState:
-    """``nb_epochs`` epochs of minibatch SGD, each on the rows of ``nb_customers`` customers drawn anew."""
-    state = neural.init(key, data["context"].shape[1], num_arms, cfg.nb_hidden, cfg.nb_learning_rate)
-    step = jax.jit(neural.update, static_argnames=("epochs", "batch_size"))
-    for epoch in range(cfg.nb_epochs):
-        rows = customer_rows(data, cfg.nb_customers, rng)
-        batch = min(cfg.nb_batch_size, len(rows))
-        idx = rows[: (len(rows) // batch) * batch]
-        state, _ = step(
-            state,
-            jax.random.fold_in(key, epoch),
-            jnp.asarray(data["context"][idx]),
-            jnp.asarray(data["action"][idx]),
-            jnp.asarray(data["reward"][idx]),
-            epochs=1,
-            batch_size=batch,
-        )
-    return state
-
-
-def _per_customer(data, name):
-    """``[customers, weeks, ...]`` view of a row-wise training array (rows are customer-major)."""
-    x = data[name]
-    return x.reshape((data["num_customers"], data["weeks"]) + x.shape[1:])
-
-
-def train_ppo(data, num_arms: int, cfg: ProtocolConfig, key) -> dict:
-    """Offline PPO on every customer's logged trajectory; returns the greedy policy's inputs."""
-    logged = ppo.LoggedTrajectories(
-        obs=jnp.asarray(_per_customer(data, "context")),
-        action=jnp.asarray(_per_customer(data, "action")),
-        action_prob=jnp.asarray(_per_customer(data, "action_prob")),
-        reward=jnp.asarray(_per_customer(data, "reward")),
-        last_next_obs=jnp.asarray(_per_customer(data, "next_context")[:, -1]),
-    )
-    out = _ppo_train_fn(cfg, num_arms, logged.obs.shape[-1])(key, None, logged)
-    return ppo.agent_of(out["state"])
-
-
-@functools.lru_cache(maxsize=4)
-def _ppo_train_fn(cfg: ProtocolConfig, num_arms: int, dim: int):
-    """One compiled trainer for every training run of a protocol."""
-    return jax.jit(make_train(ppo.make_offline_trainer(cfg.ppo_config(), (dim,), spaces.Discrete(num_arms))))
-
-
-@functools.lru_cache(maxsize=4)
-def _dqn_train_fn(cfg: ProtocolConfig, num_arms: int, dim: int, rows: int):
-    config = cfg.dqn_config(rows)
-    return jax.jit(make_train(dqn.make_offline_trainer(config, (dim,), spaces.Discrete(num_arms))))
-
-
-def train_dqn(data, num_arms: int, cfg: ProtocolConfig, key):
-    """Offline DQN on every logged transition; returns the Q-network parameters."""
-    logged = dqn.Transitions(
-        obs=jnp.asarray(data["context"]),
-        action=jnp.asarray(data["action"]),
-        reward=jnp.asarray(data["reward"]),
-        next_obs=jnp.asarray(data["next_context"]),
-        terminated=jnp.zeros(len(data["reward"])),
-    )
-    rows = min(cfg.rl_customers * data["weeks"], len(data["reward"]))
-    return _dqn_train_fn(cfg, num_arms, logged.obs.shape[-1], rows)(key, None, logged)["state"].params
 
 
 # -- the registry of offline agents (Table 1): name -> factory (ProtocolConfig, num_arms) -> OfflineAgent
@@ -316,6 +232,7 @@ def _ppo(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
     act = ppo.make_policy(cfg.ppo_config(), spaces.Discrete(num_arms))
     return OfflineAgent(
         fit=lambda data, key, rng: train_ppo(data, num_arms, cfg, key),
+        fit_runs=lambda data, keys, rngs: train_ppo_runs(data, num_arms, cfg, keys),
         act=lambda a, k, o: act(a, k, o).astype(jnp.int32),
     )
 
@@ -325,6 +242,7 @@ def _dqn(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
     act = dqn.make_policy(cfg.dqn_config(1), spaces.Discrete(num_arms))
     return OfflineAgent(
         fit=lambda data, key, rng: train_dqn(data, num_arms, cfg, key),
+        fit_runs=lambda data, keys, rngs: train_dqn_runs(data, num_arms, cfg, keys),
         act=lambda a, k, o: act(a, k, o).astype(jnp.int32),
     )
 

@@ -219,12 +219,15 @@ def run_protocol(
     for index, (kind, agent) in enumerate(agents.items()):
         run_eval = spread_evaluator(agent_policy(agent.act), eval_weeks)
         progress(f"{kind}: training and evaluating {training_runs} runs (the first compiles)")
+        rngs = [np.random.default_rng([seed, r, index]) for r in range(training_runs)]
+        keys = [jax.random.fold_in(jax.random.fold_in(key, index), r) for r in range(training_runs)]
+        if agent.fit_runs is not None:  # every run at once (e.g. one per device), then evaluated
+            trained = agent.fit_runs(data, keys, rngs)
+            progress(f"{kind}: trained {training_runs} runs")
         runs = []
         for r in range(training_runs):
-            rng = np.random.default_rng([seed, r, index])
-            k = jax.random.fold_in(jax.random.fold_in(key, index), r)
-            trained = agent.fit(data, k, rng)
-            runs.append(run_eval((trained, k, 7), placed))
+            fitted = trained[r] if agent.fit_runs is not None else agent.fit(data, keys[r], rngs[r])
+            runs.append(run_eval((fitted, keys[r], 7), placed))
             progress(f"{kind}: training run {r + 1}/{training_runs}")
         results[kind] = runs
     return {"rows": protocol_rows(results, sensitive), "allocation": allocations(results, sensitive)}
