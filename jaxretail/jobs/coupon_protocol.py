@@ -99,7 +99,7 @@ class ProtocolConfig:
     ppo_entropy: float = 0.1013
     ppo_epochs: int = 12
     ppo_hidden: tuple[int, ...] = (32, 8)
-    ppo_grad_chunk: int | None = 4096  # rows per gradient chunk (same gradient; see PPOConfig.grad_chunk)
+    ppo_grad_chunk: int | None = 2048  # rows per gradient chunk (same gradient; see PPOConfig.grad_chunk)
     dqn_updates: int = 200
     dqn_learning_rate: float = 0.00464
     dqn_gamma: float = 0.8792
