@@ -73,14 +73,19 @@ def test_offline_rl_agents_train_on_the_logged_trajectories(dataset):
     # every run at once (split over the devices) trains what the runs one by one train; chunked
     # gradients (3 chunks of 20 rows for the 48 rows of an update) give the whole-batch gradient
     keys = [jax.random.key(0), jax.random.key(5)]
-    for chunked in (pcfg, dataclasses.replace(pcfg, ppo_grad_chunk=20)):
-        together = proto.train_ppo_runs(data, 11, chunked, keys)
-        assert len(together) == 2
-        for k, got in zip(keys, together, strict=True):
-            chex.assert_trees_all_close(got, proto.train_ppo(data, 11, pcfg, k), rtol=1e-4, atol=1e-5)
+    together = proto.train_ppo_runs(data, 11, dataclasses.replace(pcfg, ppo_grad_chunk=20), keys)
+    assert len(together) == 2
+    for k, got in zip(keys, together, strict=True):  # pcfg's chunk (2,048) holds all 48 rows at once
+        chex.assert_trees_all_close(got, proto.train_ppo(data, 11, pcfg, k), rtol=1e-4, atol=1e-5)
     for got, k in zip(proto.train_dqn_runs(data, 11, pcfg, keys), keys, strict=True):
         chex.assert_trees_all_close(got, proto.train_dqn(data, 11, pcfg, k), rtol=1e-4, atol=1e-5)
     assert proto.agent("ppo", pcfg, 11).fit_runs and proto.agent("dqn", pcfg, 11).fit_runs
+    # the Neural Boltzmann runs vmapped: each run draws its own customers in the same order
+    ncfg = proto.ProtocolConfig(nb_epochs=3, nb_customers=40, nb_batch_size=32)
+    rngs = lambda: [np.random.default_rng([0, r]) for r in range(2)]
+    for got, k, rng in zip(proto.train_neural_runs(data, 11, ncfg, keys, rngs()), keys, rngs(), strict=True):
+        want = proto.train_neural(data, 11, ncfg, k, rng).params
+        chex.assert_trees_all_close(got, want, rtol=1e-4, atol=1e-6)
     for kind, trained in (("ppo", agent), ("dqn", q_params)):
         policy = proto.make_agent_policy(kind, pcfg, 11)
         action = policy(jax.random.key(1), obs, state, params, trained)

@@ -89,8 +89,9 @@ def test_frozen_posterior_scores_and_acts_as_the_state_without_lapack():
     state = linear.update(linear.init(4, 5), jnp.asarray(x), jnp.asarray(a), jnp.asarray(r), 0.9)
     frozen = linear.freeze(state, regularization=2.0)
     ctx = jnp.asarray(x[:500])
-    for got, want in zip(linear.mean_and_width(frozen, ctx), linear.mean_and_width(state, ctx, 2.0)):
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    got, want = linear.mean_and_width(frozen, ctx), linear.mean_and_width(state, ctx, 2.0)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
     key = jax.random.key(4)
     np.testing.assert_allclose(
         linear.thompson_scores(key, frozen, ctx, 0.7), linear.thompson_scores(key, state, ctx, 0.7, 2.0),

@@ -58,6 +58,7 @@ from jaxretail.jobs.coupon_training import (
     train_dqn_runs,
     train_linear,
     train_neural,
+    train_neural_runs,
     train_ppo,
     train_ppo_runs,
     with_bias,
@@ -67,7 +68,7 @@ __all__ = [  # the protocol's names, with what it re-exports from the data layer
     "AGENTS", "CONTEXT_FEATURES", "ProtocolConfig", "agent", "context", "customer_rows", "ds",
     "evaluate_all", "evaluator", "fresh_wrapper_state", "last_logged_context", "load_training_arrays",
     "make_agent_policy", "paired_t_greater", "register", "train_dqn", "train_dqn_runs", "train_linear",
-    "train_neural", "train_ppo", "train_ppo_runs", "with_bias",
+    "train_neural", "train_neural_runs", "train_ppo", "train_ppo_runs", "with_bias",
 ]  # fmt: skip
 
 
@@ -223,6 +224,7 @@ def _neural_boltzmann(cfg: ProtocolConfig, num_arms: int) -> OfflineAgent:
     net = neural.RewardNetwork(tuple(cfg.nb_hidden), num_arms)
     return OfflineAgent(  # the agent is the network parameters: one compiled evaluator for every run
         fit=lambda data, key, rng: train_neural(data, num_arms, cfg, key, rng).params,
+        fit_runs=lambda data, keys, rngs: train_neural_runs(data, num_arms, cfg, keys, rngs),
         act=lambda a, k, o: jax.random.categorical(k, net.apply(a, o) / cfg.nb_temperature).astype(jnp.int32),
     )
 

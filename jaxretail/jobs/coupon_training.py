@@ -76,6 +76,42 @@ def train_neural(data, num_arms: int, cfg: ProtocolConfig, key, rng) -> neural.N
     return state
 
 
+def train_neural_runs(data, num_arms: int, cfg: ProtocolConfig, keys, rngs) -> list:
+    """:func:`train_neural`'s parameters for every ``(key, rng)``, the runs vmapped: one SGD program per
+    epoch for all of them (one run's minibatch steps on the (8, 2) network are too small to keep a
+    core busy). Each run draws its customers from its own ``rng`` in the same order as
+    :func:`train_neural`, so every run trains on the same rows with the same keys."""
+    dim = data["context"].shape[1]
+    init = lambda k: neural.init(k, dim, num_arms, cfg.nb_hidden, cfg.nb_learning_rate)
+    template = init(keys[0])
+    states = [template, *(init(k) for k in keys[1:])]
+    stacked = template.replace(
+        params=jax.tree.map(lambda *x: jnp.stack(x), *(s.params for s in states)),
+        opt_state=jax.tree.map(lambda *x: jnp.stack(x), *(s.opt_state for s in states)),
+    )
+    keys = jnp.stack(keys)
+    for epoch in range(cfg.nb_epochs):
+        rows = np.stack([customer_rows(data, cfg.nb_customers, rng) for rng in rngs])  # [R, n]
+        batch = min(cfg.nb_batch_size, rows.shape[1])
+        idx = rows[:, : (rows.shape[1] // batch) * batch]
+        stacked = _neural_epoch(batch)(
+            stacked, keys, epoch, data["context"][idx], data["action"][idx], data["reward"][idx]
+        )
+    params = jax.tree.map(np.asarray, stacked.params)
+    return [jax.tree.map(lambda x, r=r: x[r], params) for r in range(len(rngs))]
+
+
+@functools.lru_cache(maxsize=8)
+def _neural_epoch(batch: int):
+    """Jitted: one epoch of :func:`neural.update` for every run (leading axis), keyed by
+    ``fold_in(key, epoch)``."""
+
+    def one(state, key, epoch, x, a, r):
+        return neural.update(state, jax.random.fold_in(key, epoch), x, a, r, epochs=1, batch_size=batch)[0]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, 0, 0, 0)))
+
+
 def _per_customer(data, name):
     """``[customers, weeks, ...]`` view of a row-wise training array (rows are customer-major)."""
     x = data[name]
