@@ -80,16 +80,21 @@ def test_ppo_gaussian_actions_approach_the_continuous_optimum():
     np.testing.assert_allclose(np.asarray(mean_action), np.asarray(env.default_params.rewards), atol=0.15)
 
 
-def test_offline_ppo_learns_the_best_arm_from_uniform_logs():
-    # the clip caps pi / mu at 1 + eps against the fixed uniform logger, so a wide clip is needed for
-    # the greedy arm to be identified (arms 1 and 3 of context 2 both have positive advantage)
-    logs = logged_bandit(REWARDS, 256, 4)
+def _logged_bandit(streams: int):
+    """Uniform logs of the contextual bandit (4 steps per stream) and its action space."""
+    logs = logged_bandit(REWARDS, streams, 4)
     data = ppo.LoggedTrajectories(
         jnp.asarray(logs["obs"]), jnp.asarray(logs["action"]), jnp.asarray(logs["action_prob"]),
         jnp.asarray(logs["reward"]), jnp.asarray(logs["next_obs"][:, -1]),
     )  # fmt: skip
     env = ContextualBandit(REWARDS)
-    space = env.action_space(env.default_params)
+    return data, env.action_space(env.default_params)
+
+
+def test_offline_ppo_learns_the_best_arm_from_uniform_logs():
+    # the clip caps pi / mu at 1 + eps against the fixed uniform logger, so a wide clip is needed for
+    # the greedy arm to be identified (arms 1 and 3 of context 2 both have positive advantage)
+    data, space = _logged_bandit(256)
     cfg = ppo.PPOConfig(
         num_updates=40, update_epochs=4, num_minibatches=4, batch_streams=128,
         hyper=ppo.PPOHyper(learning_rate=1e-2, gamma=0.0, clip_eps=10.0),
@@ -131,13 +136,7 @@ def test_chunked_gradient_equals_the_whole_minibatch_gradient(adaptive_kl):
 
 
 def test_offline_ppo_with_gradient_chunks_trains_the_same_policy():
-    logs = logged_bandit(REWARDS, 64, 4)
-    data = ppo.LoggedTrajectories(
-        jnp.asarray(logs["obs"]), jnp.asarray(logs["action"]), jnp.asarray(logs["action_prob"]),
-        jnp.asarray(logs["reward"]), jnp.asarray(logs["next_obs"][:, -1]),
-    )  # fmt: skip
-    env = ContextualBandit(REWARDS)
-    space = env.action_space(env.default_params)
+    data, space = _logged_bandit(64)
     base = dict(num_updates=5, update_epochs=3, num_minibatches=2, batch_streams=64, adaptive_kl=True)
     out = [
         jax.jit(make_train(ppo.make_offline_trainer(ppo.PPOConfig(**base, grad_chunk=c), (3,), space)))(
