@@ -121,6 +121,10 @@ def test_an_injected_agent_is_fitted_per_run_and_acts_in_the_protocol(dataset):
     again = run_protocol(starts, "logs", {"always_10": together}, eval_weeks=1, training_runs=2, seed=0)
     assert calls == [("logs", [f[1] for f in fitted])]
     assert again["allocation"] == out["allocation"]
+    for wrong in ([jnp.asarray(2, jnp.int32)], None):  # one result per run, or a clear error
+        short = agent._replace(fit=None, fit_runs=lambda data, keys, rngs, w=wrong: w)
+        with pytest.raises(ValueError, match="'always_10': fit_runs must return one trained agent per"):
+            run_protocol(starts, "logs", {"always_10": short}, eval_weeks=1, training_runs=2, seed=0)
 
 
 def test_paired_t_test_matches_scipy():

@@ -104,3 +104,8 @@ def test_frozen_posterior_scores_and_acts_as_the_state_without_lapack():
         linear.ucb_scores(frozen, ctx, 0.5, 2.0)
     with pytest.raises(ValueError, match="regularization"):
         linear.freeze(state, 0.0)
+    for bad in (0.0, -1.0, float("nan")):  # the statistics' ridge weight is checked on every path
+        with pytest.raises(ValueError, match="regularization"):
+            linear.mean_and_width(state, ctx, bad)
+        with pytest.raises(ValueError, match="LinearPosterior"):
+            linear.ucb_scores(frozen, ctx, 0.5, bad)

@@ -135,6 +135,31 @@ def test_chunked_gradient_equals_the_whole_minibatch_gradient(adaptive_kl):
         chex.assert_trees_all_close(info, i_whole, rtol=2e-5, atol=1e-6)
 
 
+def test_chunk_padding_stays_finite_for_narrow_gaussian_actions():
+    """Padding rows are copies of a real row: a made-up row (zero action and log-probability) of a
+    100-dimensional Gaussian with std 0.08 overflowed its probability ratio to inf, and 0 * inf made the
+    chunked gradient NaN (break test)."""
+    from jaxretail.agents import ppo_loss
+    from jaxretail.core import spaces
+
+    cfg = ppo.PPOConfig(actor_hidden=(8,), critic_hidden=(8,))
+    actor, critic = ppo.networks(cfg, spaces.Box(-1.0, 1.0, (100,)))
+    k = jax.random.split(jax.random.key(0), 5)
+    obs = jax.random.normal(k[0], (10, 3))
+    params = {"actor": actor.init(k[1], obs[:1]), "critic": critic.init(k[2], obs[:1])}
+    params["actor"]["params"]["log_std"] = jnp.full((100,), -2.5)
+    dist = actor.apply(params["actor"], obs)
+    action = dist.sample(seed=k[3])
+    rows = (obs, action, dist.log_prob(action), jax.random.normal(k[4], (10,)), obs[:, 0])
+    h, beta = ppo.PPOHyper(), jnp.asarray(1.0)
+    want = ppo_loss.whole_grad(cfg, actor, critic, params, h, beta, rows)
+    got = ppo_loss.chunked_grad(cfg, actor, critic, params, h, beta, rows, 3)  # 12 rows: 2 padded
+    chex.assert_tree_all_finite(got)
+    chex.assert_trees_all_close(got, want, rtol=2e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk"):
+        ppo_loss.chunked_grad(cfg, actor, critic, params, h, beta, rows, 0)
+
+
 def test_offline_ppo_with_gradient_chunks_trains_the_same_policy():
     data, space = _logged_bandit(64)
     base = dict(num_updates=5, update_epochs=3, num_minibatches=2, batch_streams=64, adaptive_kl=True)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxretail.core.validation import check_int
+
 TERMS = ("pg_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
@@ -71,12 +73,19 @@ def whole_grad(config, actor, critic, params, hyper, beta, rows) -> tuple:
 
 def chunked_grad(config, actor, critic, params, hyper, beta, rows, chunk: int) -> tuple:
     """:func:`whole_grad` accumulated over chunks of ``chunk`` rows (``lax.scan``; the last chunk is
-    padded with rows of weight 0). Equal to it to float rounding."""
+    padded with copies of the last row, of weight 0: made-up rows could overflow a probability ratio).
+    Equal to it to float rounding.
+
+    Raises:
+      ValueError: ``chunk`` is not a positive int.
+    """
+    chunk = check_int("chunk", chunk, 1)
     n = rows[0].shape[0]
     pad = -n % chunk
     dtype = rows[3].dtype
     weight = jnp.concatenate([jnp.full((n,), 1.0 / n, dtype), jnp.zeros((pad,), dtype)])
-    padded = jax.tree.map(lambda x: jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]), rows)
+    edge = lambda x: jnp.concatenate([x, jnp.broadcast_to(x[-1:], (pad,) + x.shape[1:])])
+    padded = jax.tree.map(edge, rows)
     chunks = jax.tree.map(lambda x: x.reshape((-1, chunk) + x.shape[1:]), (padded, weight))
 
     def sums(p, rows_c, w_c):

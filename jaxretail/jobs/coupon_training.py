@@ -81,6 +81,10 @@ def train_neural_runs(data, num_arms: int, cfg: ProtocolConfig, keys, rngs) -> l
     epoch for all of them (one run's minibatch steps on the (8, 2) network are too small to keep a
     core busy). Each run draws its customers from its own ``rng`` in the same order as
     :func:`train_neural`, so every run trains on the same rows with the same keys."""
+    if not len(keys) or len(keys) != len(rngs):
+        raise ValueError(
+            f"train_neural_runs needs one rng per key, got {len(keys)} keys and {len(rngs)} rngs"
+        )
     dim = data["context"].shape[1]
     init = lambda k: neural.init(k, dim, num_arms, cfg.nb_hidden, cfg.nb_learning_rate)
     template = init(keys[0])

@@ -121,6 +121,8 @@ def mean_and_width(
     Raises:
       ValueError: a ``regularization`` given with a :class:`LinearPosterior`.
     """
+    if regularization is not None and not isinstance(state, LinearPosterior):
+        check_number("regularization", regularization, low=0.0, low_open=True)
     if isinstance(state, LinearPosterior):
         if regularization is not None:
             raise ValueError(
@@ -137,15 +139,13 @@ def mean_and_width(
     return mean, jnp.sqrt(jnp.sum(v * v, axis=1)).T
 
 
-def _check_scoring(alpha, regularization):
+def _check_scoring(alpha):
     check_number("alpha", alpha, low=0.0)
-    if regularization is not None:
-        check_number("regularization", regularization, low=0.0, low_open=True)
 
 
 def ucb_scores(state, contexts, alpha: float | jax.Array, regularization: float | None = None) -> jax.Array:
     """LinUCB scores ``[n, K]`` of a :class:`LinearBanditState` or a :class:`LinearPosterior`."""
-    _check_scoring(alpha, regularization)
+    _check_scoring(alpha)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width
 
@@ -154,7 +154,7 @@ def thompson_scores(
     key, state, contexts, alpha: float | jax.Array, regularization: float | None = None
 ) -> jax.Array:
     """One posterior draw per (context, arm): ``N(x^T theta_k, alpha^2 width^2)``, ``[n, K]``."""
-    _check_scoring(alpha, regularization)
+    _check_scoring(alpha)
     mean, width = mean_and_width(state, contexts, regularization)
     return mean + alpha * width * jax.random.normal(key, mean.shape, mean.dtype)
 

@@ -25,7 +25,7 @@ the data; this module never imports an agent or the data layer.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -223,6 +223,12 @@ def run_protocol(
         keys = [jax.random.fold_in(jax.random.fold_in(key, index), r) for r in range(training_runs)]
         if agent.fit_runs is not None:  # every run at once (e.g. one per device), then evaluated
             trained = agent.fit_runs(data, keys, rngs)
+            if not isinstance(trained, Sequence) or len(trained) != training_runs:
+                got = len(trained) if isinstance(trained, Sequence) else type(trained).__name__
+                raise ValueError(
+                    f"agent {kind!r}: fit_runs must return one trained agent per training run, got {got} "
+                    f"for training_runs={training_runs}"
+                )
             progress(f"{kind}: trained {training_runs} runs")
         runs = []
         for r in range(training_runs):
